@@ -1,0 +1,85 @@
+"""polyroute: send every piece of LLM work to the right model, and keep it running.
+
+The public API is what ``__all__`` lists; everything else is internal.
+"""
+
+from polyroute._version import __version__
+from polyroute.clock import Clock, ManualClock, SystemClock
+from polyroute.config.load import Settings, load_settings
+from polyroute.config.schema import Config
+from polyroute.errors import (
+    AllCoolingDownError,
+    AuthError,
+    BadRequestError,
+    BudgetExceededError,
+    ConfigError,
+    ContentFilterError,
+    ContextWindowExceededError,
+    InvalidResponseError,
+    MissingCredentialsError,
+    ModelExhaustedError,
+    ModelNotFoundError,
+    OverloadedError,
+    PolyrouteError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ResponseRejectedError,
+    RouteExhaustedError,
+    ServerError,
+    UnknownRouteError,
+)
+from polyroute.facades import (
+    ModelClientFactory,
+    ModelPoolManager,
+    ModelRole,
+    should_fallback,
+)
+from polyroute.router import Router
+from polyroute.routing.triggers import FallbackTrigger
+from polyroute.routing.validators import Validation, Verdict
+from polyroute.types import Attempt, Envelope, FanOutResult, Usage
+
+__all__ = [
+    "AllCoolingDownError",
+    "Attempt",
+    "AuthError",
+    "BadRequestError",
+    "BudgetExceededError",
+    "Clock",
+    "Config",
+    "ConfigError",
+    "ContentFilterError",
+    "ContextWindowExceededError",
+    "Envelope",
+    "FallbackTrigger",
+    "FanOutResult",
+    "InvalidResponseError",
+    "ManualClock",
+    "MissingCredentialsError",
+    "ModelClientFactory",
+    "ModelExhaustedError",
+    "ModelNotFoundError",
+    "ModelPoolManager",
+    "ModelRole",
+    "OverloadedError",
+    "PolyrouteError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "ResponseRejectedError",
+    "RouteExhaustedError",
+    "Router",
+    "ServerError",
+    "Settings",
+    "SystemClock",
+    "UnknownRouteError",
+    "Usage",
+    "Validation",
+    "Verdict",
+    "__version__",
+    "load_settings",
+    "should_fallback",
+]

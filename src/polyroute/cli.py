@@ -1,0 +1,261 @@
+"""The ``polyroute`` command line.  Each command is thin: options in, a shared
+function called, a table out.  Rich and the router load only when a command runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from polyroute._version import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from polyroute.router import Router
+
+app = typer.Typer(
+    help="polyroute: route every LLM call to the right model; retry, fall back, record cost.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="YAML config file (default: $POLYROUTE_CONFIG, then ./polyroute.yaml, "
+        "then built-in defaults).",
+        envvar="POLYROUTE_CONFIG",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+def _router(config: Path | None) -> Router:
+    from polyroute.errors import ConfigError
+    from polyroute.router import Router
+
+    try:
+        return Router.from_config(config)
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"polyroute {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """polyroute command line."""
+
+
+@app.command()
+def models(
+    config: ConfigOpt = None,
+    provider: Annotated[str | None, typer.Option(help="Only this provider's models.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The model catalog: provider, prices per 1M tokens, context window, capabilities."""
+    from rich.table import Table
+
+    router = _router(config)
+    infos = [m for m in router.catalog if provider in (None, m.provider)]
+    if as_json:
+        typer.echo(json.dumps([m.to_dict() for m in infos], indent=2))
+        return
+    t = Table(title=f"model catalog ({len(infos)} models)")
+    for col in ("id", "provider", "in $/1M", "out $/1M", "context", "max out", "tier", "caps"):
+        t.add_column(col, no_wrap=col == "id")
+    for m in sorted(infos, key=lambda m: (m.provider, m.id)):
+        price_in = f"{m.price_input:g}" if m.price_per_image is None else "-"
+        price_out = (
+            f"{m.price_output:g}" if m.price_per_image is None else f"{m.price_per_image:g}/img"
+        )
+        t.add_row(
+            m.id,
+            m.provider,
+            price_in,
+            price_out,
+            f"{m.context_window or '-'}",
+            f"{m.max_output_tokens or '-'}",
+            m.tier or "-",
+            ",".join(sorted(m.capabilities)),
+        )
+    _console().print(t)
+
+
+def _route_names(router: Router) -> list[str]:
+    cfg = router.config
+    names = [f"tier:{t}" for t in cfg.tiers] + [f"task:{t}" for t in cfg.tasks]
+    for role, rc in cfg.roles.items():
+        names.append(f"role:{role}")
+        names += [f"role:{role}@{p}" for p in rc.by_product]
+    for pipe, pc in cfg.pipelines.items():
+        names += [f"step:{pipe}/{s}" for s in pc.steps]
+    return names + list(cfg.routes)
+
+
+@app.command()
+def routes(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Every route with its resolved pool, strategy and parameters."""
+    from rich.table import Table
+
+    router = _router(config)
+    rows: list[dict[str, Any]] = []
+    for name in _route_names(router):
+        r = router.resolve(name)
+        rows.append(
+            {
+                "route": name,
+                "strategy": r.strategy,
+                "models": [c.info.id for c in r.candidates],
+                "params": dict(r.params),
+                "timeout": r.timeout,
+                "max_fallbacks": r.max_fallbacks,
+                "warnings": list(r.warnings),
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    t = Table(title="routes")
+    for col in ("route", "strategy", "pool (first is primary)", "params", "timeout"):
+        t.add_column(col)
+    for row in rows:
+        params = " ".join(f"{k}={v}" for k, v in row["params"].items())
+        t.add_row(
+            row["route"], row["strategy"], "\n".join(row["models"]), params, f"{row['timeout']:g}s"
+        )
+    _console().print(t)
+
+
+@app.command()
+def doctor(
+    config: ConfigOpt = None,
+    ping: Annotated[
+        bool, typer.Option("--ping", help="Send one tiny request to each provider in use.")
+    ] = False,
+) -> None:
+    """Validate the config and show each provider's credential status."""
+    from polyroute.doctor import run_doctor
+
+    raise typer.Exit(run_doctor(config, ping, _console()))
+
+
+@app.command()
+def compare(
+    prompt: Annotated[str, typer.Argument(help="The prompt to send to every model.")],
+    models_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="A model or route (repeat). Default: the pool of tier:balanced.",
+        ),
+    ] = None,
+    route: Annotated[
+        str | None, typer.Option(help="Fan out over this route's pool instead.")
+    ] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one prompt on several models in parallel and compare the answers."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    router = _router(config)
+    target: str | list[str] = models_ if models_ else (route or "tier:balanced")
+    results = asyncio.run(_fan_out(router, target, prompt))
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2, default=str))
+        return
+    t = Table(title=f"compare: {prompt[:60]}")
+    for col in ("model", "provider", "answer", "tokens", "latency", "cost $", "retries"):
+        t.add_column(col)
+    for r in results:
+        e = r.envelope
+        if e is None:
+            t.add_row(r.model, "-", f"[red]error: {escape(str(r.error))}[/red]", "-", "-", "-", "-")
+        else:
+            t.add_row(
+                e.model,
+                e.provider + (" (simulated)" if e.simulated else ""),
+                escape((e.content or "")[:200]),
+                str(e.usage.total_tokens),
+                f"{e.latency * 1000:.0f} ms",
+                f"{e.cost:.6f}",
+                str(e.retries),
+            )
+    _console().print(t)
+
+
+async def _fan_out(router: Router, target: str | list[str], prompt: str) -> list[Any]:
+    try:
+        return await router.fan_out(target, prompt)
+    finally:
+        await router.aclose()
+
+
+@app.command()
+def ask(
+    prompt: Annotated[str, typer.Argument(help="The prompt.")],
+    route: Annotated[
+        str, typer.Option("--route", "-r", help="Route or model (tier:fast, gpt-4o, ...).")
+    ] = "default",
+    product_type: Annotated[str | None, typer.Option(help="Product type for role routes.")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send one prompt through a route and show the answer with its envelope."""
+    from polyroute.errors import PolyrouteError
+
+    router = _router(config)
+
+    async def go() -> Any:
+        try:
+            return await router.complete(route, prompt, product_type=product_type)
+        finally:
+            await router.aclose()
+
+    try:
+        env = asyncio.run(go())
+    except PolyrouteError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(env.to_dict(), indent=2))
+        return
+    from rich.markup import escape
+
+    con = _console()
+    con.print(escape(env.content or ""))
+    con.print(
+        f"[dim]{env.model} via {env.provider}{' (simulated)' if env.simulated else ''} · "
+        f"{env.usage.total_tokens} tokens · ${env.cost:.6f} · {env.latency * 1000:.0f} ms · "
+        f"attempts: {escape(', '.join(a.describe() for a in env.attempts))}[/dim]"
+    )
+
+
+if __name__ == "__main__":
+    app()

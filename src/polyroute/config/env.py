@@ -1,0 +1,162 @@
+"""Environment variables overlaid on the configuration, every scheme the seeds use.
+
+=================================  ==========================================
+variable                           sets
+=================================  ==========================================
+AI_<TASK>_PROVIDER / _MODEL        tasks.<task> primary (TASK: TEXT, IMAGE,
+AI_<TASK>_FALLBACK_PROVIDER/_MODEL AGENT, VIDEO_SLIDES) and its fallback
+AI_MODEL_<TIER>                    tiers.<tier> primary model
+AI_TIMEOUT_<TIER>                  tiers.<tier>.timeout
+AI_PROVIDER                        provider preferred by the built-in pools
+AI_DEFAULT_TIER                    defaults.tier
+AI_MAX_TIER                        budget.max_tier
+AI_MAX_COST_PER_REQUEST            budget.max_cost_per_request
+AI_MONTHLY_BUDGET                  budget.monthly
+AI_CACHE_ENABLED / AI_CACHE_TTL    cache.enabled / cache.ttl
+MODEL_<ROLE>                       roles.<role> primary model
+ALLOWED_MODEL_PROVIDERS            server.allowed_providers (comma-separated)
+<PROVIDER>_API_KEY / _BASE_URL     read when the provider is first used
+OPENAI_COMPATIBLE_API_KEY/_BASE_URL the ``openai-compatible`` provider
+=================================  ==========================================
+
+A variable's value lands in the raw config before validation; ``sources``
+remembers which variable set which path, so an error names the variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from polyroute.config.schema import ROLES, TASKS, TIERS
+from polyroute.errors import ConfigError
+
+ModelRef = Callable[[str | None, str], str]
+
+
+def _section(raw: dict[str, Any], *keys: str) -> dict[str, Any]:
+    node = raw
+    for k in keys:
+        nxt = node.get(k)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[k] = nxt
+        node = nxt
+    return node
+
+
+def _with_primary(pool: list[Any], primary: str) -> list[Any]:
+    rest = [m for m in pool if (m if isinstance(m, str) else m.get("model")) != primary]
+    return [primary, *rest]
+
+
+class EnvOverlay:
+    """Applies the variables in ``environ`` to a raw config dict."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        model_ref: ModelRef,
+        default_model_for: Callable[[str, str], str | None],
+    ) -> None:
+        self.env = environ
+        self._ref = model_ref  # (provider or None, model) -> catalog id or provider/model
+        self._default_for = default_model_for  # (provider, task) -> model name
+        self.sources: dict[str, str] = {}
+
+    def _get(self, name: str) -> str | None:
+        v = self.env.get(name)
+        return v.strip() if v is not None and v.strip() else None
+
+    def _set(self, raw: dict[str, Any], path: str, value: Any, var: str) -> None:
+        *parents, leaf = path.split(".")
+        _section(raw, *parents)[leaf] = value
+        self.sources[path] = var
+
+    def apply(self, raw: dict[str, Any]) -> dict[str, Any]:
+        self._tasks(raw)
+        self._tiers(raw)
+        self._roles(raw)
+        scalars = {
+            "AI_DEFAULT_TIER": "defaults.tier",
+            "AI_MAX_TIER": "budget.max_tier",
+            "AI_MAX_COST_PER_REQUEST": "budget.max_cost_per_request",
+            "AI_MONTHLY_BUDGET": "budget.monthly",
+            "AI_CACHE_ENABLED": "cache.enabled",
+            "AI_CACHE_TTL": "cache.ttl",
+        }
+        for var, path in scalars.items():
+            v = self._get(var)
+            if v is not None:
+                self._set(
+                    raw, path, v.lower() if var in ("AI_DEFAULT_TIER", "AI_MAX_TIER") else v, var
+                )
+        allowed = self._get("ALLOWED_MODEL_PROVIDERS")
+        if allowed is not None:
+            names = [p.strip() for p in allowed.split(",") if p.strip()]
+            self._set(raw, "server.allowed_providers", names, "ALLOWED_MODEL_PROVIDERS")
+        return raw
+
+    def _model(self, var_provider: str, var_model: str, task: str | None) -> str | None:
+        provider = self._get(var_provider)
+        model = self._get(var_model)
+        if provider is not None:
+            provider = provider.lower()
+        if model is None and provider is None:
+            return None
+        if model is None:
+            assert provider is not None
+            model = self._default_for(provider, task or "text")
+            if model is None:
+                raise ConfigError(
+                    f"{var_provider}={provider} but {var_model} is not set and provider "
+                    f"{provider!r} has no default model for task {task!r}: set {var_model}",
+                    path=var_model,
+                )
+        return self._ref(provider, model)
+
+    def _tasks(self, raw: dict[str, Any]) -> None:
+        for task in TASKS:
+            p = "AI_" + task.upper().replace("-", "_")
+            primary = self._model(f"{p}_PROVIDER", f"{p}_MODEL", task)
+            fallback = self._model(f"{p}_FALLBACK_PROVIDER", f"{p}_FALLBACK_MODEL", task)
+            if primary is None and fallback is None:
+                continue
+            node = _section(raw, "tasks", task)
+            pool = list(node.get("models") or [])
+            if primary is None:
+                primary = pool[0] if pool else None
+            models = [m for m in (primary, fallback) if m is not None]
+            var = f"{p}_PROVIDER/{p}_MODEL" + ("/_FALLBACK_*" if fallback else "")
+            self._set(raw, f"tasks.{task}.models", list(dict.fromkeys(models)), var)
+
+    def _tiers(self, raw: dict[str, Any]) -> None:
+        for tier in TIERS:
+            var = f"AI_MODEL_{tier.upper()}"
+            model = self._get(var)
+            if model is not None:
+                node = _section(raw, "tiers", tier)
+                ref = self._ref(None, model)
+                self._set(
+                    raw,
+                    f"tiers.{tier}.models",
+                    _with_primary(list(node.get("models") or []), ref),
+                    var,
+                )
+            tvar = f"AI_TIMEOUT_{tier.upper()}"
+            timeout = self._get(tvar)
+            if timeout is not None:
+                self._set(raw, f"tiers.{tier}.timeout", timeout, tvar)
+
+    def _roles(self, raw: dict[str, Any]) -> None:
+        for role in ROLES:
+            var = f"MODEL_{role.upper()}"
+            model = self._get(var)
+            if model is not None:
+                node = _section(raw, "roles", role)
+                self._set(
+                    raw,
+                    f"roles.{role}.models",
+                    _with_primary(list(node.get("models") or []), self._ref(None, model)),
+                    var,
+                )

@@ -1,0 +1,222 @@
+"""Loading: file (or dict) → built-in pools → environment → validated ``Settings``.
+
+Where the file comes from: ``--config``, else ``POLYROUTE_CONFIG``, else
+``./polyroute.yaml``, else none (built-in defaults only).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from polyroute.config.catalog import Catalog
+from polyroute.config.defaults import PoolLocalizer, builtin_sections
+from polyroute.config.env import EnvOverlay
+from polyroute.config.schema import Config, ModelEntry, ProviderConfig
+from polyroute.config.validate import check_references
+from polyroute.errors import ConfigError
+from polyroute.providers.presets import ProviderSpec, build_provider_specs
+
+CONFIG_ENV = "POLYROUTE_CONFIG"
+DEFAULT_FILE = "polyroute.yaml"
+
+
+@dataclass(slots=True)
+class Settings:
+    """Everything a router needs, loaded and checked once."""
+
+    config: Config
+    catalog: Catalog
+    providers: dict[str, ProviderSpec]
+    environ: Mapping[str, str]
+    path: Path | None = None
+    env_sources: dict[str, str] = field(default_factory=dict)
+
+
+def find_config_file(
+    explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]
+) -> Path | None:
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist", path="--config")
+        return p
+    env_path = environ.get(CONFIG_ENV)
+    if env_path:
+        p = Path(env_path)
+        if not p.is_file():
+            raise ConfigError(
+                f"{CONFIG_ENV}={env_path} names a file that does not exist", path=CONFIG_ENV
+            )
+        return p
+    local = Path(DEFAULT_FILE)
+    return local if local.is_file() else None
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "PoolMember", "function-after[_known_caps(), list[str]]"):
+            continue  # union branch names pydantic puts in the location
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _problems(
+    exc: ValidationError, sources: Mapping[str, str], prefix: str = ""
+) -> list[tuple[str, str]]:
+    seen: set[tuple[str, str]] = set()
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors():
+        path = (prefix + "." if prefix else "") + _dotted(tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; see the README's configuration reference)"
+        elif err["type"] == "literal_error":
+            msg = msg.replace("Input should be", "must be one of:")
+        var = next((v for p, v in sources.items() if path == p or path.startswith(p + ".")), None)
+        if var:
+            msg += f" (from environment variable {var})"
+        key = (path, msg)
+        if key not in seen:
+            seen.add(key)
+            problems.append(key)
+    return problems
+
+
+def _merge_builtin(raw: dict[str, Any], section: str, builtin: dict[str, Any]) -> None:
+    user = raw.get(section)
+    if user is None:
+        user = {}
+    if not isinstance(user, dict):
+        return  # let schema validation report the wrong type
+    merged = {name: dict(body) for name, body in builtin.items()}
+    for name, body in user.items():
+        if isinstance(body, dict) and name in merged:
+            merged[name] = {**merged[name], **body}
+        else:
+            merged[name] = body
+    raw[section] = merged
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    data: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    use_env: bool = True,
+) -> Settings:
+    """Load and check the configuration.  ``data`` (a dict) replaces the file."""
+    env: Mapping[str, str] = dict(os.environ if environ is None else environ)
+    overlay_env: Mapping[str, str] = env if use_env else {}
+    file = None
+    if data is not None:
+        raw = _deep_copy(dict(data))
+    else:
+        file = find_config_file(path, env)
+        raw = read_yaml(file) if file else {}
+
+    problems: list[tuple[str, str]] = []
+    user_providers: dict[str, ProviderConfig] = {}
+    user_models: dict[str, ModelEntry] = {}
+    for name, body in (raw.get("providers") or {}).items():
+        try:
+            user_providers[name] = ProviderConfig.model_validate(body)
+        except ValidationError as exc:
+            problems += _problems(exc, {}, f"providers.{name}")
+    for mid, body in (raw.get("models") or {}).items():
+        try:
+            user_models[mid] = ModelEntry.model_validate(body)
+        except ValidationError as exc:
+            problems += _problems(exc, {}, f"models.{mid}")
+    if problems:
+        raise ConfigError(problems)
+
+    specs = build_provider_specs(user_providers)
+    catalog = Catalog.build(user_models, frozenset(specs))
+
+    def has_key(provider: str) -> bool:
+        spec = specs.get(provider)
+        return bool(spec and spec.api_key_env and overlay_env.get(spec.api_key_env))
+
+    def provider_of(model_id: str) -> str | None:
+        info = catalog.get(model_id)
+        return info.provider if info else None
+
+    prefer = (overlay_env.get("AI_PROVIDER") or "").strip().lower() or None
+    if prefer is not None and prefer not in specs:
+        raise ConfigError(
+            f"AI_PROVIDER={prefer}: unknown provider; known: {', '.join(sorted(specs))}",
+            path="AI_PROVIDER",
+        )
+    builtin = builtin_sections(PoolLocalizer(provider_of, has_key, prefer))
+    for section in ("tiers", "tasks", "roles"):
+        _merge_builtin(raw, section, builtin[section])
+    defaults = raw.setdefault("defaults", {}) if isinstance(raw.get("defaults", {}), dict) else {}
+    if isinstance(defaults, dict) and "model" not in defaults:
+        defaults["model"] = builtin["default_model"]
+
+    def model_ref(provider: str | None, model: str) -> str:
+        if provider is None:
+            if model in catalog or catalog.split_provider_ref(model) or prefer is None:
+                return model
+            provider = prefer
+        info = catalog.get(model)
+        if info is not None and info.provider == provider:
+            return model
+        return f"{provider}/{model}"
+
+    def default_for(provider: str, task: str) -> str | None:
+        spec = specs.get(provider)
+        if spec is None:
+            raise ConfigError(
+                f"unknown provider {provider!r}; known: {', '.join(sorted(specs))}",
+                path="AI_*_PROVIDER",
+            )
+        return spec.default_models.get(task) or spec.default_models.get("text")
+
+    overlay = EnvOverlay(overlay_env, model_ref, default_for)
+    raw = overlay.apply(raw)
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, overlay.sources)) from None
+    refs = check_references(cfg, catalog)
+    if refs:
+        annotated = []
+        for p, m in refs:
+            var = next((v for sp, v in overlay.sources.items() if p.startswith(sp)), None)
+            annotated.append((p, m + (f" (from environment variable {var})" if var else "")))
+        raise ConfigError(annotated)
+    return Settings(cfg, catalog, specs, env, file, overlay.sources)
+
+
+def _deep_copy(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _deep_copy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_deep_copy(v) for v in obj]
+    return obj

@@ -1,0 +1,282 @@
+"""The configuration schema: every section of polyroute.yaml as a pydantic model.
+
+Parsing denies unknown fields and checks ranges; the cross-references
+(unknown models, providers, routes, cycles, empty pools) are checked in a
+second step by ``config.validate`` once the catalog is known.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+TIERS: tuple[str, ...] = ("fast", "balanced", "advanced", "expert")
+TASKS: tuple[str, ...] = ("text", "image", "agent", "video-slides")
+ROLES: tuple[str, ...] = ("classifier", "writer", "expander", "validator", "style_refiner")
+CAPABILITIES: tuple[str, ...] = ("text", "vision", "image_generation", "tools", "json")
+Strategy = Literal["single", "fallback", "parallel", "loadbalance", "cascade"]
+Wire = Literal["openai", "openai-compatible", "anthropic", "simulator"]
+
+
+def _temperature(v: float) -> float:
+    if not 0.0 <= v <= 2.0:
+        raise ValueError(f"temperature must be between 0.0 and 2.0, got {v}")
+    return v
+
+
+def _non_negative(v: int) -> int:
+    if v < 0:
+        raise ValueError(f"must be >= 0 (0 means no retries), got {v}")
+    return v
+
+
+Temperature = Annotated[float, AfterValidator(_temperature)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegInt = Annotated[int, AfterValidator(_non_negative)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RetryPolicy(Strict):
+    max_attempts: Annotated[int, Field(ge=1)] = 3
+    base_delay: Annotated[float, Field(ge=0)] = 0.5
+    max_delay: Annotated[float, Field(ge=0)] = 30.0
+    max_retry_after: Annotated[float, Field(ge=0)] = 60.0
+    retry_on: list[int] = Field(default_factory=lambda: [408, 409, 429, 500, 502, 503, 504, 529])
+
+
+class RetryOverride(Strict):
+    """Per-provider knobs; unset fields inherit ``policies.retry``."""
+
+    max_attempts: Annotated[int, Field(ge=1)] | None = None
+    base_delay: Annotated[float, Field(ge=0)] | None = None
+    max_delay: Annotated[float, Field(ge=0)] | None = None
+    max_retry_after: Annotated[float, Field(ge=0)] | None = None
+    retry_on: list[int] | None = None
+
+
+SimErrorKind = Literal["rate_limit", "server_error", "overloaded", "timeout", "connection_error"]
+_SERVER_ERROR: tuple[SimErrorKind, ...] = ("server_error",)
+
+
+class SimulatorSettings(Strict):
+    latency: Annotated[float, Field(ge=0)] = 0.0
+    failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    error_kinds: list[SimErrorKind] = Field(default_factory=lambda: list(_SERVER_ERROR))
+    seed: int = 0
+
+
+class ProviderConfig(Strict):
+    type: Wire | None = None  # omitted for a built-in preset being adjusted
+    base_url: str | None = None
+    api_key_env: str | None = None  # the *name* of the variable, never the key
+    api_key_required: bool | None = None
+    key_page: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    retry: RetryOverride | None = None
+    timeout: PositiveFloat | None = None
+    simulator: SimulatorSettings | None = None
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _looks_like_var(cls, v: str | None) -> str | None:
+        if v is not None and (not v or not v.replace("_", "").isalnum()):
+            raise ValueError(
+                "must be the NAME of an environment variable (like MY_KEY), not the key itself"
+            )
+        return v
+
+
+class Price(Strict):
+    input: Annotated[float, Field(ge=0)] = 0.0  # USD per 1M input tokens
+    output: Annotated[float, Field(ge=0)] = 0.0  # USD per 1M output tokens
+    per_image: Annotated[float, Field(ge=0)] | None = None
+    as_of: str | None = None
+
+
+class ModelEntry(Strict):
+    provider: str
+    model: str | None = None  # provider's name for it; defaults to the catalog id
+    price: Price = Field(default_factory=Price)
+    context_window: Annotated[int, Field(ge=0)] = 128_000
+    max_output_tokens: Annotated[int, Field(ge=0)] = 4096
+    capabilities: list[str] = Field(default_factory=lambda: ["text"])
+    tier: Literal["fast", "balanced", "advanced", "expert"] | None = None
+    rpm: Annotated[int, Field(ge=1)] | None = None
+    tpm: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("capabilities")
+    @classmethod
+    def _known_caps(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if c not in CAPABILITIES]
+        if bad:
+            raise ValueError(f"unknown capabilities {bad}; allowed: {', '.join(CAPABILITIES)}")
+        return v
+
+
+class PoolMember(Strict):
+    model: str
+    weight: Annotated[float, Field(gt=0)] = 1.0
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+PoolItem = str | PoolMember
+
+
+class Acceptance(Strict):
+    """How a cascade (or any route) decides an answer is good enough."""
+
+    json_schema: dict[str, Any] | None = None
+    required_fields: list[str] = Field(default_factory=list)
+    min_length: NonNegInt | None = None
+
+
+class CallParams(Strict):
+    """Parameters a pool may fix; call parameters override them."""
+
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    temperature: Temperature | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    timeout: PositiveFloat | None = None
+
+
+class PoolConfig(CallParams):
+    models: list[PoolItem] = Field(default_factory=list)
+    strategy: Strategy = "fallback"
+    max_fallbacks: NonNegInt | None = None
+    accept: Acceptance | None = None
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _single_model(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    def model_ids(self) -> list[str]:
+        return [m if isinstance(m, str) else m.model for m in self.models]
+
+
+class RoleConfig(PoolConfig):
+    by_product: dict[str, list[PoolItem]] = Field(default_factory=dict)
+
+
+class PipelineStep(Strict):
+    step_name: str | None = None
+    model: str | None = None
+    models: list[PoolItem] | None = None
+    routing: Literal["parallel", "fallback"] | None = None
+    temperature: Temperature | None = None
+    max_retries: NonNegInt | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    prompt: str | None = None
+    system: str | None = None
+
+
+class PipelineConfig(Strict):
+    default_model: str | None = None
+    default_temperature: Temperature | None = None
+    default_max_retries: NonNegInt | None = None
+    steps: dict[str, PipelineStep] = Field(default_factory=dict)
+
+
+class Defaults(Strict):
+    model: str = "gpt-4o"
+    tier: Literal["fast", "balanced", "advanced", "expert"] | None = None
+    temperature: Temperature | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_retries: NonNegInt | None = None  # retries per candidate (attempts - 1)
+    timeout: PositiveFloat = 60.0
+
+
+class FallbackPolicy(Strict):
+    max_fallbacks: NonNegInt = 3
+
+
+class CooldownPolicy(Strict):
+    after_failures: Annotated[int, Field(ge=1)] = 3
+    seconds: Annotated[float, Field(ge=0)] = 60.0
+    window: Annotated[float, Field(gt=0)] = 60.0  # failures older than this are forgotten
+
+
+class Policies(Strict):
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    fallback: FallbackPolicy = Field(default_factory=FallbackPolicy)
+    cooldown: CooldownPolicy = Field(default_factory=CooldownPolicy)
+
+
+class Budget(Strict):
+    max_cost_per_request: Annotated[float, Field(ge=0)] | None = None
+    monthly: Annotated[float, Field(ge=0)] | None = None
+    on_monthly_exceeded: Literal["stop", "warn"] = "stop"
+    max_tier: Literal["fast", "balanced", "advanced", "expert"] | None = None
+
+
+class CacheNamespace(Strict):
+    ttl: Annotated[float, Field(gt=0)] = 3600
+    max_size: Annotated[int, Field(ge=1)] = 1000
+
+
+class Cache(Strict):
+    enabled: bool = False
+    ttl: Annotated[float, Field(gt=0)] = 3600
+    max_entries: Annotated[int, Field(ge=1)] = 1000
+    namespaces: dict[str, CacheNamespace] = Field(default_factory=dict)
+
+
+class State(Strict):
+    url: str = "memory://"
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not (v.startswith("memory://") or v.startswith(("redis://", "rediss://"))):
+            raise ValueError(
+                "must start with memory:// or redis:// (e.g. redis://127.0.0.1:6379/0)"
+            )
+        return v
+
+
+class UsageStore(Strict):
+    store: str = "sqlite:///polyroute.db"
+
+
+class Server(Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    api_keys_env: str = "POLYROUTE_API_KEYS"
+    admin_keys_env: str = "POLYROUTE_ADMIN_KEYS"
+    allowed_providers: list[str] | None = None
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 4 * 1024 * 1024
+
+
+class Config(Strict):
+    defaults: Defaults = Field(default_factory=Defaults)
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+    tiers: dict[str, PoolConfig] = Field(default_factory=dict)
+    tasks: dict[str, PoolConfig] = Field(default_factory=dict)
+    roles: dict[str, RoleConfig] = Field(default_factory=dict)
+    routes: dict[str, PoolConfig] = Field(default_factory=dict)
+    pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
+    policies: Policies = Field(default_factory=Policies)
+    budget: Budget = Field(default_factory=Budget)
+    cache: Cache = Field(default_factory=Cache)
+    state: State = Field(default_factory=State)
+    usage: UsageStore = Field(default_factory=UsageStore)
+    server: Server = Field(default_factory=Server)
+
+    @model_validator(mode="after")
+    def _known_sections(self) -> Config:
+        bad_tiers = [t for t in self.tiers if t not in TIERS]
+        if bad_tiers:
+            raise ValueError(f"tiers: unknown tier {bad_tiers[0]!r}; allowed: {', '.join(TIERS)}")
+        return self

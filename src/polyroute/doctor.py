@@ -1,0 +1,108 @@
+"""``polyroute doctor``: is the config valid, and can every provider in use be called?
+
+Exit status: 0 all good, 1 a provider in use lacks credentials or failed its
+ping, 2 the configuration is invalid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from polyroute.config.validate import is_route_ref, pools, ref_of
+from polyroute.errors import ConfigError, PolyrouteError
+from polyroute.router import Router
+
+
+@dataclass(slots=True)
+class ProviderUse:
+    provider: str
+    models: list[str]
+
+
+def providers_in_use(router: Router) -> dict[str, ProviderUse]:
+    """Providers that some pool of the config names, with the models it uses."""
+    out: dict[str, ProviderUse] = {}
+    for _path, items, _ in pools(router.config):
+        for item in items:
+            ref = ref_of(item)
+            if is_route_ref(router.config, ref):
+                continue
+            info = router.catalog.lookup(ref)
+            use = out.setdefault(info.provider, ProviderUse(info.provider, []))
+            if info.id not in use.models:
+                use.models.append(info.id)
+    return out
+
+
+async def _ping(router: Router, model: str) -> str:
+    try:
+        env = await router.complete(model, "ping", max_tokens=1, timeout=15)
+    except PolyrouteError as exc:
+        return f"[red]failed[/red]: {escape(str(exc))}"
+    finally:
+        await router.aclose()
+    return f"[green]ok[/green] {env.latency * 1000:.0f} ms" + (
+        " (simulated)" if env.simulated else ""
+    )
+
+
+def run_doctor(config: Path | None, ping: bool, con: Console) -> int:
+    try:
+        router = Router.from_config(config)
+    except ConfigError as exc:
+        con.print(f"[red]configuration invalid[/red]\n{exc}")
+        return 2
+    path = router.settings.path
+    con.print(
+        f"config: {path if path else 'built-in defaults (no file found)'} [green]valid[/green]"
+    )
+    for p, var in sorted(router.settings.env_sources.items()):
+        con.print(f"  {p} set by environment variable {var}")
+    used = providers_in_use(router)
+    t = Table(title="providers in use")
+    for col in (
+        "provider",
+        "key variable",
+        "status",
+        "base URL",
+        "models",
+        *(("ping",) if ping else ()),
+    ):
+        t.add_column(col)
+    bad = 0
+    for name in sorted(used):
+        st = router.registry.status(name)
+        if st.present:
+            status = "[green]key set[/green]"
+        elif not st.required:
+            status = "[green]no key needed[/green]"
+        else:
+            bad += 1
+            status = f"[red]missing[/red]: set {st.env_var}" + (
+                f"\n  get a key at {st.key_page}" if st.key_page else ""
+            )
+        models = ", ".join(used[name].models[:4]) + (" …" if len(used[name].models) > 4 else "")
+        row = [name, st.env_var or "-", status, st.base_url or "-", models]
+        if ping:
+            if st.usable:
+                result = asyncio.run(_ping(router, used[name].models[0]))
+                bad += "failed" in result
+            else:
+                result = "skipped (no key)"
+            row.append(result)
+        t.add_row(*row)
+    con.print(t)
+    if bad:
+        con.print(
+            f"[red]{bad} problem(s)[/red]: calls to those providers will fail over to the "
+            "next model in their pools, or fail if none is left."
+        )
+        return 1
+    con.print("[green]all providers in use are ready[/green]")
+    return 0

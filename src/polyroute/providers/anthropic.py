@@ -1,0 +1,205 @@
+"""Anthropic wire protocol: the Messages API, plain and SSE.
+
+Requests arrive in OpenAI shape and answers leave in OpenAI shape; the
+translation lives in ``anthropic_convert`` so this module is only transport:
+URL, headers, status and error mapping, and the stream's terminal-event check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from polyroute import errors as E
+from polyroute.providers.anthropic_convert import (
+    ConversionError,
+    StreamConverter,
+    to_chat_completion,
+    to_messages_body,
+)
+from polyroute.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    Endpoint,
+    ImageRequest,
+    ImageResponse,
+    StreamChunk,
+)
+from polyroute.providers.classify import classify_http_error, request_id_from
+from polyroute.providers.http import client_timeout, transport_errors
+from polyroute.providers.openai import parse_chat_completion
+from polyroute.providers.sse import iter_sse
+from polyroute.types import Usage
+
+API_VERSION = "2023-06-01"
+
+# The HTTP status Anthropic documents for each error type.  An ``error`` event
+# inside a 200 stream is classified as if it had come with that status, so a
+# mid-stream overload is an OverloadedError with status 529, retried like one.
+ERROR_TYPE_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def messages_url(endpoint: Endpoint) -> str:
+    base = endpoint.base_url.rstrip("/")
+    # base_url is the API root, but "https://api.anthropic.com/v1" is a common
+    # spelling (the OpenAI presets end in /v1), so accept it too.
+    return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+
+
+def _headers(endpoint: Endpoint, accept: str) -> dict[str, str]:
+    h = {"content-type": "application/json", "accept": accept, "anthropic-version": API_VERSION}
+    if endpoint.api_key is not None:
+        h["x-api-key"] = endpoint.api_key.get()
+    h.update(endpoint.headers)
+    return h
+
+
+def _body(endpoint: Endpoint, request: ChatRequest, stream: bool) -> bytes:
+    try:
+        return orjson.dumps(to_messages_body(request, stream))
+    except ConversionError as exc:
+        raise E.BadRequestError(str(exc), provider=endpoint.provider, model=request.model) from exc
+
+
+def _redact(body: bytes, endpoint: Endpoint) -> bytes:
+    # Error text is built from the provider's words, so a provider that echoes
+    # the key it was sent would leak it into logs; errors must never show one.
+    if endpoint.api_key is not None and endpoint.api_key.get():
+        return body.replace(endpoint.api_key.get().encode(), b"[redacted]")
+    return body
+
+
+def _error(
+    endpoint: Endpoint, model: str, status: int, body: bytes, headers: Mapping[str, str]
+) -> E.ProviderError:
+    return classify_http_error(
+        provider=endpoint.provider,
+        model=model,
+        status=status,
+        body=_redact(body, endpoint),
+        headers=headers,
+        now=time.time(),
+    )
+
+
+def _event_error(
+    endpoint: Endpoint, model: str, data: dict[str, Any], headers: Mapping[str, str]
+) -> E.ProviderError:
+    err = data.get("error")
+    typ = err.get("type") if isinstance(err, dict) else None
+    status = ERROR_TYPE_STATUS.get(typ or "", 500)  # unknown: a server-side failure
+    return _error(endpoint, model, status, orjson.dumps(data), headers)
+
+
+async def _raise_for_status(resp: aiohttp.ClientResponse, endpoint: Endpoint, model: str) -> None:
+    if resp.status >= 400:
+        raise _error(endpoint, model, resp.status, await resp.read(), resp.headers)
+
+
+def _malformed(endpoint: Endpoint, model: str, why: str, rid: str | None) -> E.ProviderError:
+    return E.InvalidResponseError(why, provider=endpoint.provider, model=model, request_id=rid)
+
+
+def _stream_chunk(chunk: dict[str, Any], rid: str | None) -> StreamChunk:
+    choice = chunk["choices"][0]
+    usage = chunk.get("usage")
+    return StreamChunk(
+        delta=choice["delta"].get("content") or "",
+        finish_reason=choice["finish_reason"],
+        usage=Usage(usage["prompt_tokens"], usage["completion_tokens"]) if usage else None,
+        request_id=rid,
+        raw=chunk,
+    )
+
+
+class AnthropicAdapter:
+    async def chat(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ChatRequest
+    ) -> ChatResponse:
+        payload = _body(endpoint, request, stream=False)
+        with transport_errors(endpoint.provider, request.model, request.timeout):
+            async with session.post(
+                messages_url(endpoint),
+                data=payload,
+                headers=_headers(endpoint, "application/json"),
+                timeout=client_timeout(request.timeout),
+            ) as resp:
+                await _raise_for_status(resp, endpoint, request.model)
+                rid = request_id_from(resp.headers)
+                headers = resp.headers
+                body = await resp.read()
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise _malformed(endpoint, request.model, "answer is not valid JSON", rid) from exc
+        if not isinstance(data, dict):
+            raise _malformed(endpoint, request.model, "answer is not a JSON object", rid)
+        if data.get("type") == "error":
+            raise _event_error(endpoint, request.model, data, headers)
+        if data.get("type") != "message" or not isinstance(data.get("content"), list):
+            raise _malformed(endpoint, request.model, "answer is not a message with content", rid)
+        return parse_chat_completion(
+            to_chat_completion(data, request.model), endpoint, request.model, rid
+        )
+
+    async def stream(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ChatRequest
+    ) -> AsyncIterator[StreamChunk]:
+        payload = _body(endpoint, request, stream=True)
+        converter = StreamConverter(request.model)
+        with transport_errors(endpoint.provider, request.model, request.timeout):
+            async with session.post(
+                messages_url(endpoint),
+                data=payload,
+                headers=_headers(endpoint, "text/event-stream"),
+                timeout=client_timeout(request.timeout, streaming=True),
+            ) as resp:
+                await _raise_for_status(resp, endpoint, request.model)
+                rid = request_id_from(resp.headers)
+                async for ev in iter_sse(resp):
+                    if not ev.data:
+                        continue
+                    try:
+                        data = orjson.loads(ev.data)
+                    except orjson.JSONDecodeError as exc:
+                        raise _malformed(endpoint, request.model, "bad stream event", rid) from exc
+                    if not isinstance(data, dict):
+                        raise _malformed(endpoint, request.model, "bad stream event", rid)
+                    if ev.event == "error" or data.get("type") == "error":
+                        raise _event_error(endpoint, request.model, data, resp.headers)
+                    chunk = converter.feed(data)
+                    if chunk is not None:
+                        yield _stream_chunk(chunk, rid)
+                    if converter.done:
+                        return
+        # The upstream closed without message_stop: a truncated answer must not look complete.
+        raise E.InvalidResponseError(
+            "stream ended before message_stop",
+            provider=endpoint.provider,
+            model=request.model,
+            request_id=rid,
+        )
+
+    async def image(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ImageRequest
+    ) -> ImageResponse:
+        raise E.BadRequestError(
+            "Anthropic does not generate images; route image work to an image model",
+            provider=endpoint.provider,
+            model=request.model,
+        )

@@ -1,0 +1,83 @@
+"""The shared aiohttp session and the mapping of transport failures to errors.
+
+One ``ClientSession`` (one connection pool, keep-alive) per event loop, made on
+first use and reused by every provider: creating a session per request costs a
+new TCP (and TLS) handshake each time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import Iterator
+
+import aiohttp
+
+from polyroute import errors as E
+
+
+class SessionPool:
+    """Hands out the session for the running loop; ``close()`` on shutdown."""
+
+    def __init__(self, limit: int = 0, limit_per_host: int = 0) -> None:
+        self._limit = limit
+        self._limit_per_host = limit_per_host
+        self._sessions: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, aiohttp.ClientSession
+        ] = weakref.WeakKeyDictionary()
+
+    def get(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        s = self._sessions.get(loop)
+        if s is None or s.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, limit_per_host=self._limit_per_host, ttl_dns_cache=300
+            )
+            s = aiohttp.ClientSession(
+                connector=connector,
+                # Timeouts are per request (ClientTimeout passed on each call).
+                timeout=aiohttp.ClientTimeout(total=None),
+                skip_auto_headers=("User-Agent",),
+            )
+            self._sessions[loop] = s
+        return s
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        s = self._sessions.pop(loop, None)
+        if s is not None and not s.closed:
+            await s.close()
+
+
+@contextlib.contextmanager
+def transport_errors(provider: str, model: str, timeout: float | None) -> Iterator[None]:
+    """Re-raise aiohttp / asyncio failures as polyroute's typed errors."""
+    try:
+        yield
+    except E.PolyrouteError:
+        raise
+    except TimeoutError as exc:
+        raise E.ProviderTimeoutError(
+            f"no answer within {timeout}s", provider=provider, model=model
+        ) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise E.ProviderConnectionError(
+            f"connection broke while reading the answer ({type(exc).__name__})",
+            provider=provider,
+            model=model,
+        ) from exc
+    except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+        raise E.ProviderConnectionError(
+            f"connection failed ({type(exc).__name__}: {exc})", provider=provider, model=model
+        ) from exc
+
+
+def client_timeout(timeout: float | None, streaming: bool = False) -> aiohttp.ClientTimeout:
+    """Whole-call timeout for plain calls; for streams the same value bounds
+    the wait for the first byte and for each gap between chunks."""
+    if timeout is None:
+        return aiohttp.ClientTimeout(total=None)
+    if streaming:
+        return aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+    return aiohttp.ClientTimeout(total=timeout)

@@ -1,0 +1,207 @@
+"""OpenAI wire protocol: chat completions (plain and SSE) and image generation.
+
+Serves OpenAI and every OpenAI-compatible preset (Gemini's compatibility
+endpoint, Groq, Together, Ollama, vLLM, ...): those differ only in base URL
+and key, which the ``Endpoint`` carries.  The request body is built once and
+the answer is relayed as parsed; only usage, content and finish_reason are read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from polyroute import errors as E
+from polyroute.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    Endpoint,
+    ImageRequest,
+    ImageResponse,
+    StreamChunk,
+)
+from polyroute.providers.classify import classify_http_error, request_id_from
+from polyroute.providers.http import client_timeout, transport_errors
+from polyroute.providers.sse import iter_sse
+from polyroute.types import Usage
+
+
+def _headers(endpoint: Endpoint) -> dict[str, str]:
+    h = {"Content-Type": "application/json", "Accept": "application/json"}
+    if endpoint.api_key is not None:
+        h["Authorization"] = "Bearer " + endpoint.api_key.get()
+    h.update(endpoint.headers)
+    return h
+
+
+def build_chat_body(request: ChatRequest, stream: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": request.model, "messages": request.messages}
+    for k, v in request.params.items():
+        if v is not None:
+            body[k] = v
+    if stream:
+        body["stream"] = True
+        opts = dict(body.get("stream_options") or {})
+        opts["include_usage"] = True
+        body["stream_options"] = opts
+    else:
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+    return body
+
+
+def _usage(data: Any) -> Usage:
+    if not isinstance(data, dict):
+        return Usage()
+    return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
+
+
+def _malformed(
+    endpoint: Endpoint, request_model: str, why: str, rid: str | None
+) -> E.ProviderError:
+    return E.InvalidResponseError(
+        why, provider=endpoint.provider, model=request_model, request_id=rid
+    )
+
+
+async def _raise_for_status(resp: aiohttp.ClientResponse, endpoint: Endpoint, model: str) -> None:
+    if resp.status < 400:
+        return
+    body = await resp.read()
+    raise classify_http_error(
+        provider=endpoint.provider,
+        model=model,
+        status=resp.status,
+        body=body,
+        headers=resp.headers,
+        now=time.time(),
+    )
+
+
+def parse_chat_completion(
+    data: Any, endpoint: Endpoint, model: str, rid: str | None
+) -> ChatResponse:
+    try:
+        choice = data["choices"][0]
+        message = choice.get("message") or {}
+    except (KeyError, IndexError, TypeError) as exc:
+        raise _malformed(endpoint, model, "answer has no choices[0].message", rid) from exc
+    finish = choice.get("finish_reason")
+    if finish == "content_filter" and not message.get("content"):
+        raise E.ContentFilterError(
+            "the provider's content filter stopped the answer",
+            provider=endpoint.provider,
+            model=model,
+            request_id=rid,
+        )
+    return ChatResponse(
+        content=message.get("content"),
+        usage=_usage(data.get("usage")),
+        finish_reason=finish,
+        tool_calls=message.get("tool_calls") or None,
+        request_id=rid,
+        raw=data,
+    )
+
+
+class OpenAIAdapter:
+    async def chat(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ChatRequest
+    ) -> ChatResponse:
+        url = endpoint.base_url.rstrip("/") + "/chat/completions"
+        payload = orjson.dumps(build_chat_body(request))
+        with transport_errors(endpoint.provider, request.model, request.timeout):
+            async with session.post(
+                url,
+                data=payload,
+                headers=_headers(endpoint),
+                timeout=client_timeout(request.timeout),
+            ) as resp:
+                await _raise_for_status(resp, endpoint, request.model)
+                rid = request_id_from(resp.headers)
+                body = await resp.read()
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise _malformed(endpoint, request.model, "answer is not valid JSON", rid) from exc
+        return parse_chat_completion(data, endpoint, request.model, rid)
+
+    async def stream(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ChatRequest
+    ) -> AsyncIterator[StreamChunk]:
+        url = endpoint.base_url.rstrip("/") + "/chat/completions"
+        payload = orjson.dumps(build_chat_body(request, stream=True))
+        headers = _headers(endpoint)
+        headers["Accept"] = "text/event-stream"
+        with transport_errors(endpoint.provider, request.model, request.timeout):
+            async with session.post(
+                url,
+                data=payload,
+                headers=headers,
+                timeout=client_timeout(request.timeout, streaming=True),
+            ) as resp:
+                await _raise_for_status(resp, endpoint, request.model)
+                rid = request_id_from(resp.headers)
+                finished = False
+                async for ev in iter_sse(resp):
+                    if ev.data == "[DONE]":
+                        if not finished:
+                            break
+                        return
+                    try:
+                        chunk = orjson.loads(ev.data)
+                    except orjson.JSONDecodeError as exc:
+                        raise _malformed(endpoint, request.model, "bad stream chunk", rid) from exc
+                    if "error" in chunk:
+                        err = chunk["error"] if isinstance(chunk["error"], dict) else {}
+                        raise E.ServerError(
+                            str(err.get("message") or "error event in stream"),
+                            provider=endpoint.provider,
+                            model=request.model,
+                            request_id=rid,
+                        )
+                    out = StreamChunk(request_id=rid, raw=chunk)
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        out.delta += delta.get("content") or ""
+                        if choice.get("finish_reason"):
+                            out.finish_reason = choice["finish_reason"]
+                            finished = True
+                    if chunk.get("usage"):
+                        out.usage = _usage(chunk["usage"])
+                    yield out
+        # Reaching here means the upstream closed without finish_reason and [DONE]:
+        # a truncated answer must not look complete.
+        raise E.InvalidResponseError(
+            "stream ended before its terminal event (finish_reason and [DONE])",
+            provider=endpoint.provider,
+            model=request.model,
+            request_id=rid,
+        )
+
+    async def image(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ImageRequest
+    ) -> ImageResponse:
+        url = endpoint.base_url.rstrip("/") + "/images/generations"
+        body: dict[str, Any] = {"model": request.model, "prompt": request.prompt}
+        body.update({k: v for k, v in request.params.items() if v is not None})
+        with transport_errors(endpoint.provider, request.model, request.timeout):
+            async with session.post(
+                url,
+                data=orjson.dumps(body),
+                headers=_headers(endpoint),
+                timeout=client_timeout(request.timeout),
+            ) as resp:
+                await _raise_for_status(resp, endpoint, request.model)
+                rid = request_id_from(resp.headers)
+                raw = await resp.read()
+        try:
+            data = orjson.loads(raw)
+            images = list(data["data"])
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise _malformed(endpoint, request.model, "image answer has no data[]", rid) from exc
+        return ImageResponse(images=images, request_id=rid, raw=data)

@@ -1,0 +1,331 @@
+"""The Router: composes resolve, strategy, retry, cooldown and the provider clients.
+
+It picks an ordered chain of candidates and nothing more; each concern lives
+in its own module under ``polyroute.routing``.  Async first; the ``*_sync``
+methods run the same coroutines on a private event loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from polyroute.clock import Clock, SystemClock
+from polyroute.config.load import Settings, load_settings
+from polyroute.config.schema import Acceptance, Config
+from polyroute.providers.base import ChatRequest, ImageRequest
+from polyroute.providers.http import SessionPool
+from polyroute.providers.registry import Client, ProviderRegistry
+from polyroute.routing.call import CallContext
+from polyroute.routing.capabilities import Needs, needs_for_chat
+from polyroute.routing.cooldown import CooldownTracker
+from polyroute.routing.resolve import Candidate, Resolver, Route
+from polyroute.routing.retry import Backoff
+from polyroute.routing.strategies import run_strategy
+from polyroute.routing.streaming import RouterStream
+from polyroute.routing.validators import (
+    Validation,
+    ValidatorFn,
+    acceptance_validator,
+    normalize,
+)
+from polyroute.types import Envelope, FanOutResult, Message, Usage
+
+T = TypeVar("T")
+Validate = ValidatorFn | Acceptance | Mapping[str, Any] | None
+
+
+class Router:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        sessions: SessionPool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = settings.config
+        self.catalog = settings.catalog
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self.sessions = sessions or SessionPool()
+        self.registry = ProviderRegistry(settings.providers, settings.environ)
+        self.resolver = Resolver(settings)
+        self.cooldown = CooldownTracker(self.config.policies.cooldown, self.clock)
+        self._portal: _LoopThread | None = None
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_config(
+        cls,
+        config: str | os.PathLike[str] | Mapping[str, Any] | Config | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **kw: Any,
+    ) -> Router:
+        """From a YAML path, a dict, a ``Config``, or (None) the usual search."""
+        if isinstance(config, Config):
+            config = config.model_dump(exclude_unset=True)
+        if isinstance(config, Mapping):
+            return cls(load_settings(data=config, environ=environ), **kw)
+        return cls(load_settings(Path(config) if config else None, environ=environ), **kw)
+
+    @classmethod
+    def from_env(cls, **kw: Any) -> Router:
+        """Built-in defaults, ``POLYROUTE_CONFIG`` or ./polyroute.yaml, then the environment."""
+        return cls(load_settings(), **kw)
+
+    # -- chat ---------------------------------------------------------------------------
+
+    def resolve(self, route: str | None, product_type: str | None = None) -> Route:
+        return self.resolver.resolve(route, product_type)
+
+    def _backoff(self, route: Route) -> Callable[[Client], Backoff]:
+        retry = self.config.policies.retry
+        attempts = route.max_attempts
+        if attempts is None and self.config.defaults.max_retries is not None:
+            attempts = self.config.defaults.max_retries + 1
+        return lambda client: Backoff.from_policy(retry, client.spec.retry, attempts)
+
+    def _validator(
+        self, route: Route, validate: Validate
+    ) -> Callable[[str | None], Validation] | None:
+        if validate is None:
+            return acceptance_validator(route.accept) if route.accept else None
+        if isinstance(validate, Acceptance):
+            return acceptance_validator(validate)
+        if isinstance(validate, Mapping):
+            return acceptance_validator(Acceptance.model_validate(validate))
+        fn = validate
+        return lambda content: normalize(fn(content))
+
+    @staticmethod
+    def _merge(route: Route, candidate: Candidate, params: Mapping[str, Any]) -> dict[str, Any]:
+        merged = {**route.params, **candidate.params}
+        merged.update((k, v) for k, v in params.items() if v is not None)
+        return merged
+
+    def _context(
+        self,
+        route: Route,
+        needs: Needs,
+        messages: list[Message] | None,
+        validate: Validate,
+        invoke: Any,
+    ) -> CallContext:
+        ctx = CallContext(
+            route=route,
+            invoke=invoke,
+            registry=self.registry,
+            cooldown=self.cooldown,
+            backoff_for=self._backoff(route),
+            clock=self.clock,
+            rng=self.rng,
+            needs=needs,
+            messages=messages,
+            validator=self._validator(route, validate),
+        )
+        ctx.warnings.extend(route.warnings)
+        return ctx
+
+    async def complete(
+        self,
+        route: str | None,
+        messages: Sequence[Message] | str,
+        *,
+        product_type: str | None = None,
+        timeout: float | None = None,
+        validate: Validate = None,
+        **params: Any,
+    ) -> Envelope:
+        """Serve ``messages`` through ``route``; params are OpenAI parameter names."""
+        msgs = _as_messages(messages)
+        r = self.resolve(route, product_type)
+        call_timeout = timeout or r.timeout
+        t0 = self.clock.monotonic()
+        session = self.sessions.get()
+
+        async def invoke(client: Client, c: Candidate) -> Envelope:
+            req = ChatRequest(c.info.name, msgs, self._merge(r, c, params), call_timeout, c.info.id)
+            resp = await client.adapter.chat(session, client.endpoint, req)
+            return Envelope(
+                content=resp.content,
+                model=c.info.id,
+                provider=c.info.provider,
+                route=r.name,
+                usage=resp.usage,
+                cost=c.info.cost(resp.usage),
+                request_id=resp.request_id,
+                finish_reason=resp.finish_reason,
+                tool_calls=resp.tool_calls,
+                simulated=resp.simulated,
+                raw=resp.raw,
+            )
+
+        max_tokens = params.get("max_tokens") or r.params.get("max_tokens")
+        ctx = self._context(r, needs_for_chat(msgs, max_tokens), msgs, validate, invoke)
+        env = await run_strategy(ctx, call_timeout)
+        env.latency = self.clock.monotonic() - t0
+        self._price_warning(env)
+        return env
+
+    def stream(
+        self,
+        route: str | None,
+        messages: Sequence[Message] | str,
+        *,
+        product_type: str | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> RouterStream:
+        """Stream an answer; fallback is possible until the first chunk arrives.
+        Iterate the result for chunks; ``.envelope`` is set once it ends."""
+        msgs = _as_messages(messages)
+        r = self.resolve(route, product_type)
+        max_tokens = params.get("max_tokens") or r.params.get("max_tokens")
+        return RouterStream(
+            route=r,
+            messages=msgs,
+            params=params,
+            timeout=timeout or r.timeout,
+            context=lambda invoke: self._context(
+                r, needs_for_chat(msgs, max_tokens), msgs, None, invoke
+            ),
+            merge=self._merge,
+            sessions=self.sessions,
+            clock=self.clock,
+        )
+
+    async def fan_out(
+        self,
+        routes: str | Sequence[str],
+        messages: Sequence[Message] | str,
+        **kw: Any,
+    ) -> list[FanOutResult]:
+        """Every model (or route) at once; each result an envelope or an error.
+        A single route name fans out over its candidates."""
+        names = (
+            [c.info.id for c in self.resolve(routes).candidates]
+            if isinstance(routes, str)
+            else list(routes)
+        )
+
+        async def one(name: str) -> FanOutResult:
+            try:
+                return FanOutResult(name, envelope=await self.complete(name, messages, **kw))
+            except Exception as exc:  # each model's failure is its own card, not the call's
+                return FanOutResult(name, error=exc)
+
+        return list(await asyncio.gather(*(one(n) for n in names)))
+
+    # -- images -------------------------------------------------------------------------
+
+    async def generate_image(
+        self,
+        route: str | None = "task:image",
+        prompt: str = "",
+        *,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Envelope:
+        r = self.resolve(route)
+        call_timeout = timeout or r.timeout
+        t0 = self.clock.monotonic()
+        session = self.sessions.get()
+
+        async def invoke(client: Client, c: Candidate) -> Envelope:
+            merged = {k: v for k, v in params.items() if v is not None}
+            req = ImageRequest(c.info.name, prompt, merged, call_timeout, c.info.id)
+            resp = await client.adapter.image(session, client.endpoint, req)
+            return Envelope(
+                content=None,
+                model=c.info.id,
+                provider=c.info.provider,
+                route=r.name,
+                usage=Usage(),
+                cost=c.info.cost(Usage(), images=len(resp.images)),
+                request_id=resp.request_id,
+                images=resp.images,
+                simulated=resp.simulated,
+                raw=resp.raw,
+            )
+
+        ctx = self._context(r, Needs(image_generation=True), None, None, invoke)
+        env = await run_strategy(ctx, call_timeout)
+        env.latency = self.clock.monotonic() - t0
+        return env
+
+    # -- sync facade and lifecycle ------------------------------------------------------
+
+    def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._portal is None:
+            self._portal = _LoopThread()
+        return self._portal.run(coro)
+
+    def complete_sync(
+        self, route: str | None, messages: Sequence[Message] | str, **kw: Any
+    ) -> Envelope:
+        return self._run_sync(self.complete(route, messages, **kw))
+
+    def fan_out_sync(
+        self, routes: str | Sequence[str], messages: Sequence[Message] | str, **kw: Any
+    ) -> list[FanOutResult]:
+        return self._run_sync(self.fan_out(routes, messages, **kw))
+
+    def generate_image_sync(
+        self, route: str | None = "task:image", prompt: str = "", **kw: Any
+    ) -> Envelope:
+        return self._run_sync(self.generate_image(route, prompt, **kw))
+
+    async def aclose(self) -> None:
+        await self.sessions.close()
+
+    def close(self) -> None:
+        if self._portal is not None:
+            self._portal.run(self.sessions.close())
+            self._portal.stop()
+            self._portal = None
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _price_warning(self, env: Envelope) -> None:
+        info = self.catalog.lookup(env.model)
+        if not info.price_known:
+            env.warnings.append(f"no catalog price for {env.model}; cost recorded as 0")
+
+
+def _as_messages(messages: Sequence[Message] | str) -> list[Message]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    return list(messages)
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, for the sync facade: one loop
+    for the router's life, so its HTTP session and pool are reused."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, daemon=True, name="polyroute-sync"
+        )
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()

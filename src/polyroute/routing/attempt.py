@@ -1,0 +1,65 @@
+"""One candidate, tried with retries: the only place the retry loop lives.
+
+``with_retries`` runs an async call again while its failure is retryable and
+the policy allows, sleeping on the injected clock.  It returns the result and
+how many retries it took, or raises ``CandidateFailed`` carrying the last
+error and the retry count, so the caller can record the attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from polyroute.clock import Clock
+from polyroute.errors import ProviderError
+from polyroute.routing.retry import Backoff
+
+T = TypeVar("T")
+log = logging.getLogger("polyroute.router")
+
+
+class CandidateFailed(Exception):
+    def __init__(self, error: BaseException, retries: int) -> None:
+        self.error = error
+        self.retries = retries
+        super().__init__(str(error))
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    backoff: Backoff,
+    clock: Clock,
+    rng: random.Random,
+    label: str,
+) -> tuple[T, int]:
+    retries = 0
+    while True:
+        try:
+            return await call(), retries
+        except ProviderError as exc:
+            if retries + 1 >= backoff.max_attempts or not backoff.is_retryable(exc):
+                raise CandidateFailed(exc, retries) from exc
+            delay = backoff.delay(retries + 1, exc, rng)
+            if delay is None:
+                log.info(
+                    "retry-after too long, giving up candidate",
+                    extra={"candidate": label, "retry_after": exc.retry_after},
+                )
+                raise CandidateFailed(exc, retries) from exc
+            retries += 1
+            log.info(
+                "retrying candidate",
+                extra={
+                    "candidate": label,
+                    "retry": retries,
+                    "delay": round(delay, 3),
+                    "status": exc.status,
+                    "error_kind": type(exc).__name__,
+                },
+            )
+            await clock.sleep(delay)
+        except Exception as exc:  # missing credentials, config: not retryable, still recorded
+            raise CandidateFailed(exc, retries) from exc

@@ -1,0 +1,42 @@
+"""Skip, before calling, candidates that cannot serve the request.
+
+Image input needs ``vision``; an image task needs ``image_generation``; a
+prompt plus max_tokens over the context window is never sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from polyroute.config.catalog import ModelInfo
+from polyroute.tokens import count_messages, has_image_input
+from polyroute.types import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    vision: bool = False
+    image_generation: bool = False
+    prompt_tokens: int | None = None  # counted lazily per tokenizer when None
+    max_tokens: int = 0
+
+
+def needs_for_chat(messages: list[Message], max_tokens: int | None) -> Needs:
+    return Needs(vision=has_image_input(messages), max_tokens=int(max_tokens or 0))
+
+
+def skip_reason(info: ModelInfo, needs: Needs, messages: list[Message] | None) -> str | None:
+    """Why ``info`` cannot serve the request, or None if it can."""
+    if needs.image_generation:
+        return None if info.has("image_generation") else "capability:image_generation"
+    if info.capabilities and not info.has("text"):
+        return "capability:text"
+    if needs.vision and not info.has("vision"):
+        return "capability:vision"
+    if info.context_window and messages is not None:
+        prompt = needs.prompt_tokens
+        if prompt is None:
+            prompt = count_messages(messages, info.provider, info.name)
+        if prompt + needs.max_tokens > info.context_window:
+            return "context_window"
+    return None

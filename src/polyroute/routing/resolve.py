@@ -1,0 +1,227 @@
+"""Route resolution: a name the caller gives → an ordered pool, a strategy, parameters.
+
+==============================  =============================================
+caller says                     resolves through
+==============================  =============================================
+``gpt-4o-mini``                 the catalog entry (a one-model route)
+``openai/gpt-4o-mini``          provider + provider model name
+``tier:fast``                   ``tiers.fast`` (capped by ``budget.max_tier``)
+``task:text``                   ``tasks.text``
+``role:writer`` + product       ``roles.writer.by_product[product]``, else
+                                ``roles.writer.models``
+``step:marketing/seo_keywords``  the step, else the pipeline default, else
+                                ``defaults.model``
+``compare-all``                 ``routes.compare-all``
+``default`` (or no name)        ``tier:<defaults.tier>`` else ``defaults.model``
+==============================  =============================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from polyroute.config.catalog import ModelInfo
+from polyroute.config.load import Settings
+from polyroute.config.schema import TIERS, Acceptance, CallParams, PoolConfig, PoolItem
+from polyroute.config.validate import is_route_ref
+from polyroute.errors import UnknownRouteError
+
+CALL_PARAM_NAMES = ("max_tokens", "temperature", "top_p")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    info: ModelInfo
+    weight: float = 1.0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    strategy: str
+    candidates: tuple[Candidate, ...]
+    params: Mapping[str, Any]  # pool defaults; call parameters override
+    timeout: float
+    max_fallbacks: int
+    accept: Acceptance | None = None
+    max_attempts: int | None = None  # a pipeline step's max_retries + 1
+    warnings: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def _params(*layers: CallParams | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for layer in layers:
+        if layer is None:
+            continue
+        for k in CALL_PARAM_NAMES:
+            v = getattr(layer, k)
+            if v is not None:
+                out[k] = v
+    return out
+
+
+class Resolver:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cfg = settings.config
+        self.catalog = settings.catalog
+        self._cache: dict[tuple[str, str | None], Route] = {}
+
+    def resolve(self, name: str | None, product_type: str | None = None) -> Route:
+        key = (name or "default", product_type)
+        route = self._cache.get(key)
+        if route is None:
+            route = self._resolve(key[0], product_type)
+            self._cache[key] = route
+        return route
+
+    # -- one function per kind of name ------------------------------------------------
+
+    def _resolve(self, name: str, product_type: str | None) -> Route:
+        cfg = self.cfg
+        if name == "default":
+            return self._resolve(
+                f"tier:{cfg.defaults.tier}" if cfg.defaults.tier else cfg.defaults.model,
+                product_type,
+            )
+        kind, sep, rest = name.partition(":")
+        if sep and kind == "tier":
+            return self._tier(name, rest)
+        if sep and kind == "task":
+            pool = cfg.tasks.get(rest)
+            if pool is None:
+                raise UnknownRouteError(name, f"known tasks: {', '.join(cfg.tasks)}")
+            return self._from_pool(name, pool, {"task": rest})
+        if sep and kind == "role":
+            return self._role(name, rest, product_type)
+        if sep and kind == "step":
+            return self._step(name, rest)
+        if name in cfg.routes:
+            return self._from_pool(name, cfg.routes[name], {"route": name})
+        info = self.catalog.lookup(name)  # raises UnknownRouteError with a hint
+        return Route(
+            name=name,
+            strategy="single",
+            candidates=(Candidate(info),),
+            params=_params(self._defaults_params()),
+            timeout=cfg.defaults.timeout,
+            max_fallbacks=0,
+        )
+
+    def _defaults_params(self) -> CallParams:
+        d = self.cfg.defaults
+        return CallParams(max_tokens=d.max_tokens, temperature=d.temperature)
+
+    def _tier(self, name: str, tier: str) -> Route:
+        cfg = self.cfg
+        if tier not in cfg.tiers:
+            raise UnknownRouteError(name, f"known tiers: {', '.join(cfg.tiers)}")
+        warnings: tuple[str, ...] = ()
+        cap = cfg.budget.max_tier
+        if cap and tier in TIERS and TIERS.index(tier) > TIERS.index(cap) and cap in cfg.tiers:
+            warnings = (f"tier {tier} capped to {cap} by budget.max_tier",)
+            tier = cap
+        route = self._from_pool(name, cfg.tiers[tier], {"tier": tier})
+        return _with(route, warnings=warnings)
+
+    def _role(self, name: str, spec: str, product_type: str | None) -> Route:
+        role_name, _, inline_product = spec.partition("@")
+        product = product_type or inline_product or None
+        role = self.cfg.roles.get(role_name)
+        if role is None:
+            raise UnknownRouteError(name, f"known roles: {', '.join(self.cfg.roles)}")
+        labels = {"role": role_name}
+        if product:
+            labels["product_type"] = product
+        items = role.by_product.get(product, role.models) if product else role.models
+        return self._from_pool(name, role, labels, items=items)
+
+    def _step(self, name: str, spec: str) -> Route:
+        cfg = self.cfg
+        pipe_name, _, step_name = spec.partition("/")
+        pipe = cfg.pipelines.get(pipe_name)
+        if pipe is None:
+            raise UnknownRouteError(name, f"known pipelines: {', '.join(cfg.pipelines) or 'none'}")
+        step = pipe.steps.get(step_name)
+        labels = {"pipeline": pipe_name, "step": step_name}
+        items: list[PoolItem]
+        if step is not None and step.models:
+            items = list(step.models)
+        elif step is not None and step.model:
+            items = [step.model]
+        else:
+            items = [pipe.default_model or cfg.defaults.model]
+        temperature = (
+            step.temperature if step and step.temperature is not None else pipe.default_temperature
+        )
+        retries = (
+            step.max_retries if step and step.max_retries is not None else pipe.default_max_retries
+        )
+        strategy = "parallel" if step and step.routing == "parallel" else "fallback"
+        pool = PoolConfig(
+            models=items,
+            strategy=strategy,
+            temperature=temperature,
+            max_tokens=step.max_tokens if step else None,
+        )
+        route = self._from_pool(name, pool, labels)
+        if len(route.candidates) == 1 and strategy == "fallback":
+            route = _with(route, strategy="single")
+        if retries is not None:
+            route = _with(route, max_attempts=retries + 1)
+        return route
+
+    def _from_pool(
+        self,
+        name: str,
+        pool: PoolConfig,
+        labels: dict[str, str],
+        items: list[PoolItem] | None = None,
+    ) -> Route:
+        cfg = self.cfg
+        candidates = self._expand(items if items is not None else pool.models, {name})
+        return Route(
+            name=name,
+            strategy=pool.strategy,
+            candidates=tuple(candidates),
+            params=_params(self._defaults_params(), pool),
+            timeout=pool.timeout or cfg.defaults.timeout,
+            max_fallbacks=(
+                pool.max_fallbacks
+                if pool.max_fallbacks is not None
+                else cfg.policies.fallback.max_fallbacks
+            ),
+            accept=pool.accept,
+            labels=labels,
+        )
+
+    def _expand(self, items: list[PoolItem], seen: set[str]) -> list[Candidate]:
+        """Pool members may name other routes: their candidates join in order."""
+        out: list[Candidate] = []
+        for item in items:
+            ref = item if isinstance(item, str) else item.model
+            if is_route_ref(self.cfg, ref):
+                if ref in seen:
+                    raise UnknownRouteError(ref, "route cycle")
+                out.extend(self.resolve(ref).candidates if ref not in seen else ())
+                continue
+            info = self.catalog.lookup(ref)
+            if isinstance(item, str):
+                out.append(Candidate(info))
+            else:
+                out.append(Candidate(info, item.weight, dict(item.params)))
+        # The same model twice in one pool would only repeat a failure.
+        unique: dict[str, Candidate] = {}
+        for c in out:
+            unique.setdefault(c.info.id, c)
+        return list(unique.values())
+
+
+def _with(route: Route, **changes: Any) -> Route:
+    from dataclasses import replace
+
+    return replace(route, **changes)

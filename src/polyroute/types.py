@@ -1,0 +1,138 @@
+"""Plain result types: usage, one attempt, the envelope a call returns.
+
+Dataclasses with slots, not pydantic models: these are built on every call and
+must stay cheap.  ``to_dict()`` gives the JSON-ready form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Message = dict[str, Any]
+Outcome = Literal["success", "error", "skipped"]
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One candidate tried (or skipped) while serving a route."""
+
+    model: str
+    provider: str
+    outcome: Outcome
+    trigger: str | None = None  # why it failed or was skipped (a FallbackTrigger value)
+    retries: int = 0  # extra tries of this same candidate
+    status: int | None = None
+    request_id: str | None = None
+    latency: float = 0.0
+    error: str | None = None
+
+    def describe(self) -> str:
+        bits = [f"{self.model} [{self.outcome}"]
+        if self.trigger:
+            bits.append(f": {self.trigger}")
+        if self.retries:
+            bits.append(f", {self.retries} retries")
+        if self.request_id:
+            bits.append(f", request id {self.request_id}")
+        if self.error:
+            bits.append(f": {self.error[:300]}")
+        bits.append("]")
+        return "".join(bits)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Envelope:
+    """What every call returns: the answer plus where it came from and what it cost."""
+
+    content: str | None
+    model: str  # catalog id (or provider/model) that answered
+    provider: str
+    route: str
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0  # USD, from catalog prices
+    latency: float = 0.0  # seconds, whole call including retries and fallbacks
+    attempts: list[Attempt] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    cache_hit: bool = False
+    request_id: str | None = None  # the provider's request id
+    finish_reason: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    simulated: bool = False
+    images: list[dict[str, Any]] | None = None  # image generation results
+    raw: dict[str, Any] | None = None  # provider answer in OpenAI shape
+
+    @property
+    def retries(self) -> int:
+        return sum(a.retries for a in self.attempts)
+
+    @property
+    def fallbacks(self) -> int:
+        return sum(1 for a in self.attempts if a.outcome == "error")
+
+    def to_dict(self, include_raw: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "content": self.content,
+            "model": self.model,
+            "provider": self.provider,
+            "route": self.route,
+            "usage": self.usage.to_dict(),
+            "cost": self.cost,
+            "latency": self.latency,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "retries": self.retries,
+            "warnings": list(self.warnings),
+            "cache_hit": self.cache_hit,
+            "request_id": self.request_id,
+            "finish_reason": self.finish_reason,
+            "tool_calls": self.tool_calls,
+            "simulated": self.simulated,
+        }
+        if self.images is not None:
+            d["images"] = self.images
+        if include_raw:
+            d["raw"] = self.raw
+        return d
+
+
+@dataclass(slots=True)
+class FanOutResult:
+    """One model's outcome in a fan-out: an envelope or the error it raised."""
+
+    model: str
+    envelope: Envelope | None = None
+    error: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.envelope is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.envelope is not None:
+            return {"model": self.model, "ok": True, **self.envelope.to_dict()}
+        return {
+            "model": self.model,
+            "ok": False,
+            "error": str(self.error),
+            "error_type": type(self.error).__name__,
+        }
