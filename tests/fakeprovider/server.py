@@ -1,0 +1,266 @@
+"""The fake provider's aiohttp application, its control endpoints and its lifecycle.
+
+Provider endpoints (real wire formats, see ``openai_wire`` / ``anthropic_wire``)::
+
+    POST /v1/chat/completions      OpenAI chat completions (JSON or SSE)
+    POST /v1/images/generations    OpenAI image generation
+    POST /v1/messages              Anthropic Messages (JSON or SSE)
+    GET  /img/<n>.png              the (1x1) images whose URLs /v1/images/generations returns
+
+Control endpoints (for a fake running in another process)::
+
+    GET    /__requests             recorded requests: [{"path", "headers", "body"}, ...]
+    DELETE /__requests             forget recorded requests
+    POST   /__script               {"model": "gpt-4o", "faults": [{"kind": ...}, ...]}
+    GET    /__script               faults still queued, per model
+    DELETE /__script               drop all queued faults
+    POST   /__reset                drop faults and requests, latency back to 0
+    GET|POST /__config             {"latency": seconds}
+    GET    /__health               {"ok": true}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from .anthropic_wire import Messages
+from .common import TINY_PNG
+from .dialect import BODY, INVALID_JSON, RESPONSE_HEADERS, json_response
+from .faults import FaultError, FaultLike, parse_faults
+from .openai_wire import ChatCompletions, ImageGenerations
+from .state import ProviderState, RecordedRequest
+
+STATE: web.AppKey[ProviderState] = web.AppKey("fake_state", ProviderState)
+CONTROL_PREFIX = "/__"
+IMAGE_PREFIX = "/img/"
+SHUTDOWN_TIMEOUT = 0.5  # seconds closing waits for in-flight (e.g. hung) requests
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def record_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Decode and record provider requests; count them in flight while handled."""
+    if request.path.startswith((CONTROL_PREFIX, IMAGE_PREFIX)):
+        return await handler(request)
+    state = request.app[STATE]
+    raw = await request.read()
+    body: Any = None
+    if raw:
+        try:
+            body = json.loads(raw)
+            request[BODY] = body
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+            request[BODY] = INVALID_JSON
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    state.record(RecordedRequest(request.path, headers, body))
+    state.enter()
+    try:
+        return await handler(request)
+    finally:
+        state.leave()
+
+
+async def apply_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Add request-id and fault headers just before any response's headers go out."""
+    response.headers.update(request.get(RESPONSE_HEADERS, {}))
+
+
+# --- control endpoints ----------------------------------------------------------------------
+
+
+async def get_requests(request: web.Request) -> web.Response:
+    return json_response([r.to_json() for r in request.app[STATE].requests])
+
+
+async def delete_requests(request: web.Request) -> web.Response:
+    request.app[STATE].clear_requests()
+    return web.Response(status=204)
+
+
+async def post_script(request: web.Request) -> web.Response:
+    try:
+        payload = await request.json()
+        model = payload["model"]
+        if not isinstance(model, str):
+            raise FaultError("'model' must be a string")
+        faults = parse_faults(payload.get("faults"))
+    except (ValueError, KeyError, TypeError) as exc:
+        return json_response({"error": f"bad script: {exc}"}, status=400)
+    queued = request.app[STATE].script(model, faults)
+    return json_response({"model": model, "queued": queued})
+
+
+async def get_script(request: web.Request) -> web.Response:
+    return json_response(request.app[STATE].faults.pending())
+
+
+async def delete_script(request: web.Request) -> web.Response:
+    request.app[STATE].faults.clear()
+    return web.Response(status=204)
+
+
+async def post_reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return web.Response(status=204)
+
+
+async def config(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if request.method == "POST":
+        try:
+            payload = await request.json()
+            if "latency" in payload:
+                state.latency = float(payload["latency"])
+        except (ValueError, TypeError) as exc:
+            return json_response({"error": f"bad config: {exc}"}, status=400)
+    return json_response({"latency": state.latency})
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response({"ok": True})
+
+
+async def image(request: web.Request) -> web.Response:
+    return web.Response(body=TINY_PNG, content_type="image/png")
+
+
+def build_app(state: ProviderState) -> web.Application:
+    app = web.Application(middlewares=[record_requests], client_max_size=64 * 1024**2)
+    app[STATE] = state
+    app.on_response_prepare.append(apply_response_headers)
+    app.router.add_post("/v1/chat/completions", ChatCompletions(state).handle)
+    app.router.add_post("/v1/images/generations", ImageGenerations(state).handle)
+    app.router.add_post("/v1/messages", Messages(state).handle)
+    app.router.add_get(IMAGE_PREFIX + "{name}", image)
+    app.router.add_get("/__requests", get_requests)
+    app.router.add_delete("/__requests", delete_requests)
+    app.router.add_post("/__script", post_script)
+    app.router.add_get("/__script", get_script)
+    app.router.add_delete("/__script", delete_script)
+    app.router.add_post("/__reset", post_reset)
+    app.router.add_route("GET", "/__config", config)
+    app.router.add_route("POST", "/__config", config)
+    app.router.add_get("/__health", health)
+    return app
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+class FakeProviderAPI:
+    """Scripting and inspection, shared by :class:`FakeProvider` and its thread wrapper."""
+
+    state: ProviderState
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``, e.g. for the Anthropic SDK or raw HTTP."""
+        if not self.state.base_url:
+            raise RuntimeError("the fake provider is not running")
+        return self.state.base_url
+
+    @property
+    def openai_base_url(self) -> str:
+        """``<base_url>/v1``, as the OpenAI SDK expects."""
+        return f"{self.base_url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """The root URL: the Anthropic SDK appends ``/v1/messages`` itself."""
+        return self.base_url
+
+    def script(self, model: str, faults: Iterable[FaultLike]) -> int:
+        """Queue faults (dicts or :class:`Fault`) for requests naming ``model`` ("*": any).
+
+        Returns how many faults are now queued for ``model``.  Raises ``FaultError``.
+        """
+        return self.state.script(model, faults)
+
+    def reset(self) -> None:
+        """Drop queued faults and recorded requests; latency back to 0."""
+        self.state.reset()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Snapshot of recorded requests: ``(path, headers, body)`` tuples, oldest first."""
+        return self.state.requests
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        return [r for r in self.state.requests if r.path == path]
+
+    @property
+    def latency(self) -> float:
+        """Seconds the fake waits before every provider answer."""
+        return self.state.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self.state.latency = seconds
+
+    @property
+    def in_flight(self) -> int:
+        """Provider requests being handled right now (hung requests until cancelled)."""
+        return self.state.in_flight
+
+    def pending_faults(self) -> dict[str, list[dict[str, Any]]]:
+        return self.state.faults.pending()
+
+
+class FakeProvider(FakeProviderAPI):
+    """A fake provider served by aiohttp in the current event loop."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, state: ProviderState | None = None
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.state = state or ProviderState()
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> Self:
+        runner = web.AppRunner(
+            build_app(self.state),
+            handler_cancellation=True,  # a client disconnect cancels hung handlers
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            access_log=None,
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        self.state.base_url = f"http://{host}:{self.port}"
+        return self
+
+    async def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        self.state.base_url = ""
+
+    async def __aenter__(self) -> Self:
+        return await self.start() if self._runner is None else self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def start_fake_provider(host: str = "127.0.0.1", port: int = 0) -> FakeProvider:
+    """Start a fake provider in the running loop (``port=0``: a free port)."""
+    return await FakeProvider(host, port).start()
