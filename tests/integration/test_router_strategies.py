@@ -62,7 +62,7 @@ async def test_cascade_escalates_until_accepted(fake: FakeProviderThread) -> Non
     env = await router.complete("cheap-first", "classify")
     assert env.model == "b"
     assert [(a.model, a.trigger) for a in env.attempts] == [("a", "missing_field"), ("b", None)]
-    assert not fake.requests_to("/v1/chat/completions")[-1].body["model"] == "model-c"
+    assert fake.requests_to("/v1/chat/completions")[-1].body["model"] != "model-c"
     await router.aclose()
 
 
