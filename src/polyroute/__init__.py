@@ -23,6 +23,7 @@ from polyroute.errors import (
     PolyrouteError,
     ProviderConnectionError,
     ProviderError,
+    ProviderNotAllowedError,
     ProviderTimeoutError,
     RateLimitError,
     ResponseRejectedError,
@@ -39,7 +40,7 @@ from polyroute.facades import (
 from polyroute.router import Router
 from polyroute.routing.triggers import FallbackTrigger
 from polyroute.routing.validators import Validation, Verdict
-from polyroute.types import Attempt, Envelope, FanOutResult, Usage
+from polyroute.types import Attempt, CallRecord, Envelope, FanOutResult, Usage
 
 __all__ = [
     "AllCoolingDownError",
@@ -47,6 +48,7 @@ __all__ = [
     "AuthError",
     "BadRequestError",
     "BudgetExceededError",
+    "CallRecord",
     "Clock",
     "Config",
     "ConfigError",
@@ -67,6 +69,7 @@ __all__ = [
     "PolyrouteError",
     "ProviderConnectionError",
     "ProviderError",
+    "ProviderNotAllowedError",
     "ProviderTimeoutError",
     "RateLimitError",
     "ResponseRejectedError",

@@ -5,6 +5,7 @@
     PolyrouteError
     ├── ConfigError                      bad configuration; names the dotted path
     ├── UnknownRouteError                a route / model name nothing resolves
+    ├── ProviderNotAllowedError          the route needs a provider not allowed here
     ├── BudgetExceededError              refused before the call (estimate > limit)
     ├── MissingCredentialsError          names the variable to set and the key page
     ├── ResponseRejectedError            a validator refused a candidate's output
@@ -69,6 +70,12 @@ class UnknownRouteError(PolyrouteError, LookupError):
         self.name = name
         msg = f"unknown route or model {name!r}"
         super().__init__(f"{msg}; {hint}" if hint else msg)
+
+
+class ProviderNotAllowedError(PolyrouteError):
+    """The route needs a provider outside ``server.allowed_providers``."""
+
+    status_code = 403
 
 
 class BudgetExceededError(PolyrouteError):
@@ -234,6 +241,7 @@ __all__ = [
     "PolyrouteError",
     "ProviderConnectionError",
     "ProviderError",
+    "ProviderNotAllowedError",
     "ProviderTimeoutError",
     "RateLimitError",
     "ResponseRejectedError",

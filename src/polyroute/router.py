@@ -8,6 +8,7 @@ methods run the same coroutines on a private event loop thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import threading
@@ -18,6 +19,8 @@ from typing import Any, TypeVar
 from polyroute.clock import Clock, SystemClock
 from polyroute.config.load import Settings, load_settings
 from polyroute.config.schema import Acceptance, Config
+from polyroute.config.validate import ALWAYS_ALLOWED
+from polyroute.errors import ProviderNotAllowedError
 from polyroute.providers.base import ChatRequest, ImageRequest
 from polyroute.providers.http import SessionPool
 from polyroute.providers.registry import Client, ProviderRegistry
@@ -34,9 +37,10 @@ from polyroute.routing.validators import (
     acceptance_validator,
     normalize,
 )
-from polyroute.types import Envelope, FanOutResult, Message, Usage
+from polyroute.types import CallRecord, Envelope, FanOutResult, Message, Usage
 
 T = TypeVar("T")
+log = logging.getLogger("polyroute.router")
 Validate = ValidatorFn | Acceptance | Mapping[str, Any] | None
 
 
@@ -58,6 +62,8 @@ class Router:
         self.registry = ProviderRegistry(settings.providers, settings.environ)
         self.resolver = Resolver(settings)
         self.cooldown = CooldownTracker(self.config.policies.cooldown, self.clock)
+        # Observers see every finished call (metrics, the usage store); they must be quick.
+        self.observers: list[Callable[[CallRecord], None]] = []
         self._portal: _LoopThread | None = None
 
     # -- construction -------------------------------------------------------------------
@@ -85,7 +91,24 @@ class Router:
     # -- chat ---------------------------------------------------------------------------
 
     def resolve(self, route: str | None, product_type: str | None = None) -> Route:
-        return self.resolver.resolve(route, product_type)
+        r = self.resolver.resolve(route, product_type)
+        allowed = self.config.server.allowed_providers
+        if allowed is not None:
+            used = {c.info.provider for c in r.candidates}
+            banned = sorted(used - set(allowed) - ALWAYS_ALLOWED)
+            if banned:
+                raise ProviderNotAllowedError(
+                    f"route {r.name!r} uses provider(s) {', '.join(banned)}, not in "
+                    f"server.allowed_providers / ALLOWED_MODEL_PROVIDERS ({', '.join(allowed)})"
+                )
+        return r
+
+    def emit(self, record: CallRecord) -> None:
+        for observe in self.observers:
+            try:
+                observe(record)
+            except Exception:  # an observer's bug must not fail the call it observes
+                log.exception("call observer failed", extra={"observer": repr(observe)})
 
     def _backoff(self, route: Route) -> Callable[[Client], Backoff]:
         retry = self.config.policies.retry
@@ -143,9 +166,11 @@ class Router:
         product_type: str | None = None,
         timeout: float | None = None,
         validate: Validate = None,
+        labels: Mapping[str, str] | None = None,
         **params: Any,
     ) -> Envelope:
-        """Serve ``messages`` through ``route``; params are OpenAI parameter names."""
+        """Serve ``messages`` through ``route``; params are OpenAI parameter names.
+        ``labels`` (pipeline, step, api key id, ...) go to the call's record."""
         msgs = _as_messages(messages)
         r = self.resolve(route, product_type)
         call_timeout = timeout or r.timeout
@@ -171,9 +196,17 @@ class Router:
 
         max_tokens = params.get("max_tokens") or r.params.get("max_tokens")
         ctx = self._context(r, needs_for_chat(msgs, max_tokens), msgs, validate, invoke)
-        env = await run_strategy(ctx, call_timeout)
+        tags = {**r.labels, **(labels or {})}
+        started = self.clock.time()
+        try:
+            env = await run_strategy(ctx, call_timeout)
+        except Exception as exc:
+            latency = self.clock.monotonic() - t0
+            self.emit(CallRecord.from_error("chat", r.name, exc, started, latency, tags))
+            raise
         env.latency = self.clock.monotonic() - t0
         self._price_warning(env)
+        self.emit(CallRecord.from_envelope("chat", env, started, tags))
         return env
 
     def stream(
@@ -183,6 +216,7 @@ class Router:
         *,
         product_type: str | None = None,
         timeout: float | None = None,
+        labels: Mapping[str, str] | None = None,
         **params: Any,
     ) -> RouterStream:
         """Stream an answer; fallback is possible until the first chunk arrives.
@@ -201,6 +235,8 @@ class Router:
             merge=self._merge,
             sessions=self.sessions,
             clock=self.clock,
+            emit=self.emit,
+            labels={**r.labels, **(labels or {})},
         )
 
     async def fan_out(
@@ -233,6 +269,7 @@ class Router:
         prompt: str = "",
         *,
         timeout: float | None = None,
+        labels: Mapping[str, str] | None = None,
         **params: Any,
     ) -> Envelope:
         r = self.resolve(route)
@@ -258,8 +295,16 @@ class Router:
             )
 
         ctx = self._context(r, Needs(image_generation=True), None, None, invoke)
-        env = await run_strategy(ctx, call_timeout)
+        tags = {**r.labels, **(labels or {})}
+        started = self.clock.time()
+        try:
+            env = await run_strategy(ctx, call_timeout)
+        except Exception as exc:
+            latency = self.clock.monotonic() - t0
+            self.emit(CallRecord.from_error("image", r.name, exc, started, latency, tags))
+            raise
         env.latency = self.clock.monotonic() - t0
+        self.emit(CallRecord.from_envelope("image", env, started, tags))
         return env
 
     # -- sync facade and lifecycle ------------------------------------------------------

@@ -136,3 +136,80 @@ class FanOutResult:
             "error": str(self.error),
             "error_type": type(self.error).__name__,
         }
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One finished call, success or not, as observers (metrics, usage store) see it."""
+
+    kind: Literal["chat", "stream", "image"]
+    route: str
+    model: str | None
+    provider: str | None
+    status: str  # "ok", or the error's class name
+    time: float  # wall clock, seconds since the epoch, when the call started
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    latency: float = 0.0
+    ttft: float | None = None  # time to first chunk, streams only
+    retries: int = 0
+    fallbacks: int = 0
+    cache_hit: bool = False
+    request_id: str | None = None
+    error: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @classmethod
+    def from_envelope(
+        cls,
+        kind: Literal["chat", "stream", "image"],
+        env: Envelope,
+        started: float,
+        labels: dict[str, str],
+    ) -> CallRecord:
+        return cls(
+            kind=kind,
+            route=env.route,
+            model=env.model,
+            provider=env.provider,
+            status="ok",
+            time=started,
+            usage=env.usage,
+            cost=env.cost,
+            latency=env.latency,
+            retries=env.retries,
+            fallbacks=env.fallbacks,
+            cache_hit=env.cache_hit,
+            request_id=env.request_id,
+            labels=labels,
+            attempts=list(env.attempts),
+        )
+
+    @classmethod
+    def from_error(
+        cls,
+        kind: Literal["chat", "stream", "image"],
+        route: str,
+        exc: BaseException,
+        started: float,
+        latency: float,
+        labels: dict[str, str],
+    ) -> CallRecord:
+        attempts = list(getattr(exc, "attempts", []) or [])
+        last = next((a for a in reversed(attempts) if a.outcome == "error"), None)
+        return cls(
+            kind=kind,
+            route=route,
+            model=last.model if last else None,
+            provider=last.provider if last else None,
+            status=type(exc).__name__,
+            time=started,
+            latency=latency,
+            error=str(exc)[:500],
+            labels=labels,
+            retries=sum(a.retries for a in attempts),
+            fallbacks=sum(1 for a in attempts if a.outcome == "error"),
+            attempts=attempts,
+            request_id=last.request_id if last else None,
+        )

@@ -128,8 +128,10 @@ def load_settings(
     data: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     use_env: bool = True,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Load and check the configuration.  ``data`` (a dict) replaces the file."""
+    """Load and check the configuration.  ``data`` (a dict) replaces the file;
+    ``overrides`` (runtime changes, e.g. from the admin API) are merged over it."""
     env: Mapping[str, str] = dict(os.environ if environ is None else environ)
     overlay_env: Mapping[str, str] = env if use_env else {}
     file = None
@@ -138,6 +140,8 @@ def load_settings(
     else:
         file = find_config_file(path, env)
         raw = read_yaml(file) if file else {}
+    if overrides:
+        raw = deep_merge(raw, overrides)
 
     problems: list[tuple[str, str]] = []
     user_providers: dict[str, ProviderConfig] = {}
@@ -212,6 +216,17 @@ def load_settings(
             annotated.append((p, m + (f" (from environment variable {var})" if var else "")))
         raise ConfigError(annotated)
     return Settings(cfg, catalog, specs, env, file, overlay.sources)
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, recursing into mappings; lists and scalars replace."""
+    out: dict[str, Any] = _deep_copy(dict(base))
+    for k, v in top.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = _deep_copy(v)
+    return out
 
 
 def _deep_copy(obj: Any) -> Any:

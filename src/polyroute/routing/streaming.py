@@ -21,7 +21,7 @@ from polyroute.routing.call import CallContext, Invoke
 from polyroute.routing.resolve import Candidate, Route
 from polyroute.routing.strategies import run_strategy
 from polyroute.tokens import count_messages, count_text
-from polyroute.types import Envelope, Message, Usage
+from polyroute.types import CallRecord, Envelope, Message, Usage
 
 Merge = Callable[[Route, Candidate, Mapping[str, Any]], dict[str, Any]]
 
@@ -42,6 +42,8 @@ class RouterStream:
         merge: Merge,
         sessions: SessionPool,
         clock: Clock,
+        emit: Callable[[CallRecord], None] | None = None,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.route = route
         self._messages = messages
@@ -51,6 +53,8 @@ class RouterStream:
         self._merge = merge
         self._sessions = sessions
         self._clock = clock
+        self._emit = emit or (lambda record: None)
+        self._labels = labels or {}
         self.envelope: Envelope | None = None
         self.time_to_first_chunk: float | None = None
         self._iter: AsyncIterator[StreamChunk] | None = None
@@ -113,13 +117,22 @@ class RouterStream:
             )
 
         ctx = self._context(invoke)
-        env = await run_strategy(ctx, self._timeout)
+        started = self._clock.time()
+        try:
+            env = await run_strategy(ctx, self._timeout)
+        except Exception as exc:
+            latency = self._clock.monotonic() - t0
+            self._emit(
+                CallRecord.from_error("stream", route.name, exc, started, latency, self._labels)
+            )
+            raise
         self.envelope = env
         self.time_to_first_chunk = self._clock.monotonic() - t0
         it = opened[env.model]
         chunk: StreamChunk | None = first[env.model]
         parts: list[str] = []
         usage: Usage | None = None
+        failure: BaseException | None = None
         try:
             while chunk is not None:
                 parts.append(chunk.delta)
@@ -129,6 +142,9 @@ class RouterStream:
                     usage = chunk.usage
                 yield chunk
                 chunk = await anext(it, None)
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             await _aclose(it)
             env.content = "".join(parts)
@@ -145,6 +161,12 @@ class RouterStream:
             env.usage = usage
             env.cost = info.cost(usage)
             env.latency = self._clock.monotonic() - t0
+            record = CallRecord.from_envelope("stream", env, started, self._labels)
+            record.ttft = self.time_to_first_chunk
+            if failure is not None:
+                record.status = type(failure).__name__
+                record.error = str(failure)[:500]
+            self._emit(record)
 
 
 async def _aclose(it: AsyncIterator[StreamChunk]) -> None:
