@@ -105,25 +105,16 @@ def models(
     _console().print(t)
 
 
-def _route_names(router: Router) -> list[str]:
-    cfg = router.config
-    names = [f"tier:{t}" for t in cfg.tiers] + [f"task:{t}" for t in cfg.tasks]
-    for role, rc in cfg.roles.items():
-        names.append(f"role:{role}")
-        names += [f"role:{role}@{p}" for p in rc.by_product]
-    for pipe, pc in cfg.pipelines.items():
-        names += [f"step:{pipe}/{s}" for s in pc.steps]
-    return names + list(cfg.routes)
-
-
 @app.command()
 def routes(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Every route with its resolved pool, strategy and parameters."""
     from rich.table import Table
 
+    from polyroute.config.validate import route_names
+
     router = _router(config)
     rows: list[dict[str, Any]] = []
-    for name in _route_names(router):
+    for name in route_names(router.config):
         r = router.resolve(name)
         rows.append(
             {
@@ -161,6 +152,25 @@ def doctor(
     from polyroute.doctor import run_doctor
 
     raise typer.Exit(run_doctor(config, ping, _console()))
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", envvar="POLYROUTE_PORT")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run the gateway: OpenAI- and Anthropic-compatible HTTP API and a status page."""
+    from polyroute.errors import ConfigError
+    from polyroute.server.serve import serve as run
+
+    try:
+        run(config, host, port, workers, log_level)
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

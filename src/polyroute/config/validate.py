@@ -162,3 +162,14 @@ def _path_of(node: str) -> str:
     if sep:
         return f"{_SECTION[kind]}.{name}.models"
     return f"routes.{node}.models"
+
+
+def route_names(cfg: Config) -> list[str]:
+    """Every route name the config defines, in the order `polyroute routes` shows."""
+    names = [f"tier:{t}" for t in cfg.tiers] + [f"task:{t}" for t in cfg.tasks]
+    for role, rc in cfg.roles.items():
+        names.append(f"role:{role}")
+        names += [f"role:{role}@{p}" for p in rc.by_product]
+    for pipe, pc in cfg.pipelines.items():
+        names += [f"step:{pipe}/{s}" for s in pc.steps]
+    return names + list(cfg.routes)

@@ -1,0 +1,151 @@
+"""Runtime reconfiguration (seed 004) and read-only views of routes and providers.
+
+``PUT /api/v1/tasks/{task}`` and ``POST /api/v1/config/reload`` build a new
+router and swap it in; requests already running finish on the old one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from polyroute.config.validate import route_names
+from polyroute.router import Router
+from polyroute.server.errors import RequestError
+from polyroute.server.http import authorize, gateway_of, read_json
+
+JSON = "application/json"
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(obj), status_code=status, media_type=JSON)
+
+
+def _task_view(router: Router, task: str) -> dict[str, Any]:
+    route = router.resolve(f"task:{task}")
+    ids = [c.info for c in route.candidates]
+    primary = ids[0] if ids else None
+    fallback = ids[1] if len(ids) > 1 else None
+    return {
+        "task": task,
+        "models": [i.id for i in ids],
+        "provider": primary.provider if primary else None,
+        "model": primary.name if primary else None,
+        "fallback_provider": fallback.provider if fallback else None,
+        "fallback_model": fallback.name if fallback else None,
+    }
+
+
+async def list_tasks(request: Request) -> Response:
+    authorize(request)
+    router = gateway_of(request).router
+    return _json({"tasks": [_task_view(router, t) for t in router.config.tasks]})
+
+
+def _ref(router: Router, provider: Any, model: Any, task: str, field: str) -> str | None:
+    if provider is None and model is None:
+        return None
+    if provider is not None and (
+        not isinstance(provider, str) or provider not in router.settings.providers
+    ):
+        known = ", ".join(sorted(router.settings.providers))
+        raise RequestError(
+            f"unknown provider {provider!r}; known: {known}", param=f"{field}provider"
+        )
+    if model is None:
+        assert isinstance(provider, str)  # both None returned above
+        spec = router.settings.providers[provider]
+        model = spec.default_models.get(task) or spec.default_models.get("text")
+        if model is None:
+            raise RequestError(
+                f"provider {provider!r} has no default model for {task}; give a model",
+                param=f"{field}model",
+            )
+    if not isinstance(model, str) or not model:
+        raise RequestError("model must be a non-empty string", param=f"{field}model")
+    info = router.catalog.get(model)
+    if provider is None or (info is not None and info.provider == provider):
+        return model
+    return f"{provider}/{model}"
+
+
+async def put_task(request: Request) -> Response:
+    authorize(request, admin=True)
+    task = request.path_params["task"]
+    body = await read_json(request)
+    gw = gateway_of(request)
+    router = gw.router
+    unknown = set(body) - {"provider", "model", "fallback_provider", "fallback_model"}
+    if unknown:
+        raise RequestError(f"unknown field(s) {sorted(unknown)}", param=sorted(unknown)[0])
+    primary = _ref(router, body.get("provider"), body.get("model"), task, "")
+    if primary is None:
+        raise RequestError("give provider and/or model", param="model")
+    fallback = _ref(
+        router, body.get("fallback_provider"), body.get("fallback_model"), task, "fallback_"
+    )
+    models = [primary] + ([fallback] if fallback and fallback != primary else [])
+    new = await gw.reload({"tasks": {task: {"models": models}}})
+    return _json(_task_view(new, task))
+
+
+async def reload_config(request: Request) -> Response:
+    authorize(request, admin=True)
+    gw = gateway_of(request)
+    await gw.reload()
+    return _json({"reloaded": True, "generation": gw.generation})
+
+
+async def list_routes(request: Request) -> Response:
+    authorize(request)
+    router = gateway_of(request).router
+    cooling = router.cooldown.snapshot()
+    rows = []
+    for name in route_names(router.config):
+        r = router.resolver.resolve(name)
+        rows.append(
+            {
+                "route": name,
+                "strategy": r.strategy,
+                "params": dict(r.params),
+                "timeout": r.timeout,
+                "max_fallbacks": r.max_fallbacks,
+                "warnings": list(r.warnings),
+                "models": [
+                    {
+                        "id": c.info.id,
+                        "provider": c.info.provider,
+                        "weight": c.weight,
+                        **cooling.get(
+                            c.info.id, {"failures": 0, "cooling_for": 0.0, "last_error": None}
+                        ),
+                    }
+                    for c in r.candidates
+                ],
+            }
+        )
+    return _json({"routes": rows})
+
+
+async def list_providers(request: Request) -> Response:
+    authorize(request)
+    router = gateway_of(request).router
+    out = []
+    for name in sorted(router.settings.providers):
+        st = router.registry.status(name)
+        out.append(
+            {
+                "provider": name,
+                "wire": st.wire,
+                "key_variable": st.env_var,
+                "key_present": st.present,
+                "key_required": st.required,
+                "usable": st.usable,
+                "base_url": st.base_url,
+                "key_page": st.key_page,
+            }
+        )
+    return _json({"providers": out})

@@ -1,0 +1,84 @@
+"""Anthropic-compatible ``POST /v1/messages``: the ``anthropic`` SDK with any route behind it.
+
+The request is translated to OpenAI form, routed like any other call, and the
+answer translated back (plain, or as Anthropic's stream events).  Errors use
+Anthropic's error shape, since that is what its SDK parses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from polyroute.errors import PolyrouteError
+from polyroute.server import anthropic_compat as ac
+from polyroute.server.errors import RequestError, error_body, status_for
+from polyroute.server.http import authorize, envelope_headers, gateway_of, read_json
+
+JSON = "application/json"
+
+
+def _error(exc: BaseException) -> Response:
+    status = status_for(exc)
+    message = error_body(exc)["error"]["message"]
+    return Response(
+        orjson.dumps(ac.anthropic_error_body(status, message)), status_code=status, media_type=JSON
+    )
+
+
+async def messages(request: Request) -> Response:
+    try:
+        return await _messages(request)
+    except (RequestError, PolyrouteError) as exc:
+        return _error(exc)
+
+
+async def _messages(request: Request) -> Response:
+    labels = authorize(request)
+    body = await read_json(request)
+    try:
+        call = ac.parse_messages_request(body)
+    except ac.RequestError as exc:
+        raise RequestError(str(exc), param=exc.param) from None
+    product_type = request.headers.get("x-polyroute-product-type") or call.product_type
+    router = gateway_of(request).router
+    if not call.stream:
+        env = await router.complete(
+            call.model, call.messages, product_type=product_type, labels=labels, **call.params
+        )
+        msg = ac.to_anthropic_message(env.raw or {}, env.model)
+        return Response(orjson.dumps(msg), media_type=JSON, headers=envelope_headers(env))
+
+    stream = router.stream(
+        call.model, call.messages, product_type=product_type, labels=labels, **call.params
+    )
+    first = await stream.start()
+    assert stream.envelope is not None
+    env = stream.envelope
+    encoder = ac.MessagesStreamEncoder(env.model, "msg_" + uuid.uuid4().hex[:24])
+
+    async def events() -> AsyncIterator[bytes]:
+        yield encoder.start()
+        chunk: Any = first
+        try:
+            while chunk is not None:
+                if chunk.raw:
+                    out = encoder.feed(chunk.raw)
+                    if out:
+                        yield out
+                chunk = await anext(aiter(stream), None)
+        except PolyrouteError as exc:
+            err = ac.anthropic_error_body(status_for(exc), str(exc))["error"]
+            yield encoder.error(err["type"], err["message"])
+            return
+        u = env.usage
+        yield encoder.finish((u.prompt_tokens, u.completion_tokens))
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers=envelope_headers(env)
+    )

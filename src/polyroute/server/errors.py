@@ -1,0 +1,93 @@
+"""Errors as HTTP answers in OpenAI's error shape, with fitting statuses.
+
+``{"error": {"message", "type", "param", "code"}}``: the shape the official
+SDKs parse.  Messages come from polyroute's own errors, which never contain a
+provider key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from polyroute import errors as E
+
+TYPE_OF_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "server_error",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "timeout_error",
+}
+
+
+class RequestError(Exception):
+    """A client request the gateway refuses before routing (400 unless said)."""
+
+    def __init__(
+        self, message: str, param: str | None = None, status: int = 400, code: str | None = None
+    ) -> None:
+        self.message = message
+        self.param = param
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+def status_for(exc: BaseException) -> int:
+    if isinstance(exc, RequestError):
+        return exc.status
+    if isinstance(exc, E.AllCoolingDownError):
+        return 503
+    if isinstance(exc, E.RouteExhaustedError):
+        tried = [a for a in exc.attempts if a.outcome == "error"]
+        if tried and all(a.trigger == "rate_limit" for a in tried):
+            return 429
+        if tried and all(a.trigger == "timeout" for a in tried):
+            return 504
+        return 502
+    if isinstance(exc, E.PolyrouteError):
+        return exc.status_code
+    return 500
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    status = status_for(exc)
+    param: str | None = None
+    code: str | None = None
+    message = str(exc) if isinstance(exc, E.PolyrouteError | RequestError) else "internal error"
+    if isinstance(exc, RequestError):
+        param, code = exc.param, exc.code
+    elif isinstance(exc, E.ConfigError):
+        param = exc.path or None
+    elif isinstance(exc, E.UnknownRouteError):
+        param, code = "model", "model_not_found"
+    elif isinstance(exc, E.ProviderError):
+        code = exc.code
+    body: dict[str, Any] = {
+        "message": message,
+        "type": TYPE_OF_STATUS.get(status, "server_error"),
+        "param": param,
+        "code": code or type(exc).__name__,
+    }
+    if isinstance(exc, E.RouteExhaustedError):
+        body["route"] = exc.route
+        body["attempts"] = [a.to_dict() for a in exc.attempts]
+    return {"error": body}
+
+
+def error_response(exc: BaseException, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(error_body(exc)),
+        status_code=status_for(exc),
+        media_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,149 @@
+"""OpenAI-compatible endpoints: chat completions (plain and SSE), images, models.
+
+``model`` is any route name polyroute resolves.  The upstream answer is
+relayed in OpenAI's shape; where it came from is in ``x-polyroute-*`` headers.
+A stream may fall back until its first chunk; after that, a failure becomes an
+``{"error": ...}`` event and the stream ends without ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from polyroute.config.validate import route_names
+from polyroute.errors import PolyrouteError
+from polyroute.server.errors import RequestError, error_body
+from polyroute.server.http import (
+    authorize,
+    envelope_headers,
+    gateway_of,
+    read_json,
+    require_str,
+)
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+# Fields polyroute consumes itself; everything else is an upstream parameter.
+OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "metadata", "store"})
+JSON = "application/json"
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    msgs = body.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        raise RequestError("'messages' must be a non-empty array", param="messages")
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict):
+            raise RequestError("each message must be an object", param=f"messages[{i}]")
+        if m.get("role") not in ROLES:
+            raise RequestError(
+                f"role must be one of {', '.join(sorted(ROLES))}", param=f"messages[{i}].role"
+            )
+    return msgs
+
+
+def _params(body: dict[str, Any]) -> dict[str, Any]:
+    params = {k: v for k, v in body.items() if k not in OWN_FIELDS}
+    t = params.get("temperature")
+    if t is not None and (not isinstance(t, int | float) or not 0 <= t <= 2):
+        raise RequestError("temperature must be a number between 0 and 2", param="temperature")
+    for f in ("max_tokens", "max_completion_tokens", "n"):
+        v = params.get(f)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise RequestError(f"{f} must be a positive integer", param=f)
+    return params
+
+
+def product_type_of(request: Request, body: dict[str, Any]) -> str | None:
+    pt = request.headers.get("x-polyroute-product-type")
+    meta = body.get("metadata")
+    if not pt and isinstance(meta, dict):
+        value = meta.get("product_type")
+        pt = value if isinstance(value, str) else None
+    return pt or None
+
+
+def _sse(obj: Any) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+async def chat_completions(request: Request) -> Response:
+    labels = authorize(request)
+    body = await read_json(request)
+    model = require_str(body, "model")
+    messages = _messages(body)
+    params = _params(body)
+    router = gateway_of(request).router
+    product_type = product_type_of(request, body)
+    if not body.get("stream"):
+        env = await router.complete(
+            model, messages, product_type=product_type, labels=labels, **params
+        )
+        raw = env.raw or {}
+        return Response(orjson.dumps(raw), media_type=JSON, headers=envelope_headers(env))
+
+    opts = body.get("stream_options")
+    include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
+    stream = router.stream(model, messages, product_type=product_type, labels=labels, **params)
+    first = await stream.start()  # fallback happens here; errors become a JSON answer
+    assert stream.envelope is not None
+    headers = envelope_headers(stream.envelope)
+
+    async def events() -> AsyncIterator[bytes]:
+        chunk: Any = first
+        try:
+            while True:
+                raw = dict(chunk.raw or {})
+                if "usage" in raw and not include_usage:
+                    # The upstream was asked for usage (to price the call); the client was not.
+                    if not raw.get("choices"):
+                        raw = {}
+                    else:
+                        raw.pop("usage")
+                if raw:
+                    yield _sse(raw)
+                chunk = await anext(aiter(stream), None)
+                if chunk is None:
+                    break
+        except PolyrouteError as exc:
+            yield _sse(error_body(exc))
+            return
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+async def images_generations(request: Request) -> Response:
+    labels = authorize(request)
+    body = await read_json(request)
+    prompt = require_str(body, "prompt")
+    model = body.get("model") or "task:image"
+    if not isinstance(model, str):
+        raise RequestError("'model' must be a string", param="model")
+    params = {k: v for k, v in body.items() if k not in ("model", "prompt", "user")}
+    n = params.get("n")
+    if n is not None and (not isinstance(n, int) or not 1 <= n <= 10):
+        raise RequestError("n must be an integer from 1 to 10", param="n")
+    env = await gateway_of(request).router.generate_image(model, prompt, labels=labels, **params)
+    out = {"created": int(time.time()), "data": env.images or []}
+    return Response(orjson.dumps(out), media_type=JSON, headers=envelope_headers(env))
+
+
+async def list_models(request: Request) -> Response:
+    authorize(request)
+    router = gateway_of(request).router
+    now = int(time.time())
+    data = [
+        {"id": m.id, "object": "model", "created": now, "owned_by": m.provider}
+        for m in router.catalog
+    ]
+    data += [
+        {"id": name, "object": "model", "created": now, "owned_by": "polyroute"}
+        for name in route_names(router.config)
+    ]
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
