@@ -76,6 +76,7 @@ def run_doctor(config: Path | None, ping: bool, con: Console) -> int:
     ):
         t.add_column(col)
     bad = 0
+    missing: list[tuple[str, str, str | None]] = []
     for name in sorted(used):
         st = router.registry.status(name)
         if st.present:
@@ -84,9 +85,8 @@ def run_doctor(config: Path | None, ping: bool, con: Console) -> int:
             status = "[green]no key needed[/green]"
         else:
             bad += 1
-            status = f"[red]missing[/red]: set {st.env_var}" + (
-                f"\n  get a key at {st.key_page}" if st.key_page else ""
-            )
+            status = f"[red]missing[/red]: set {st.env_var}"
+            missing.append((name, st.env_var or "", st.key_page))
         models = ", ".join(used[name].models[:4]) + (" …" if len(used[name].models) > 4 else "")
         row = [name, st.env_var or "-", status, st.base_url or "-", models]
         if ping:
@@ -98,6 +98,12 @@ def run_doctor(config: Path | None, ping: bool, con: Console) -> int:
             row.append(result)
         t.add_row(*row)
     con.print(t)
+    for name, var, page in missing:
+        # Outside the table, so a narrow terminal never cuts the variable or the link.
+        con.print(
+            f"[red]{name}[/red]: set {var}" + (f" (get a key at {page})" if page else ""),
+            soft_wrap=True,
+        )
     if bad:
         con.print(
             f"[red]{bad} problem(s)[/red]: calls to those providers will fail over to the "

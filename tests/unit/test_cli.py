@@ -173,12 +173,6 @@ class TestDoctor:
         assert "key set" in result.output
         assert "sk-doctor-test" not in result.output
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: doctor.run_doctor prints the key page inside a rich table cell that is "
-        "truncated with an ellipsis in an 80-column terminal ('https://platf…'), so the "
-        "user never sees the full URL",
-    )
     def test_key_page_is_readable_in_an_80_column_terminal(self, clean_env: Path) -> None:
         cfg = self._one_provider_config(clean_env)
         result = CliRunner().invoke(app, ["doctor", "--config", str(cfg)], env={"COLUMNS": "80"})

@@ -180,12 +180,6 @@ class TestTaskVariables:
         assert "AI_TEXT_MODEL" in str(err)
         assert "gpt-4o-mini" in str(err)  # close match
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: config.env.EnvOverlay._tasks labels the source 'AI_TEXT_PROVIDER/"
-        "AI_TEXT_MODEL/_FALLBACK_*', so an error caused by AI_TEXT_FALLBACK_MODEL never "
-        "names AI_TEXT_FALLBACK_MODEL",
-    )
     def test_unknown_fallback_model_names_its_variable(self) -> None:
         err = env_error({"AI_TEXT_FALLBACK_MODEL": "nope-model"})
         assert err.path == "tasks.text.models[1]"
@@ -196,23 +190,10 @@ class TestTaskVariables:
         assert "nope" in str(err)
         assert "openai" in str(err)  # lists the known providers
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: config.load.load_settings.default_for raises ConfigError with "
-        "path='AI_*_PROVIDER', so the error never names the variable actually set "
-        "(AI_TEXT_PROVIDER)",
-    )
     def test_unknown_provider_names_the_variable(self) -> None:
         err = env_error({"AI_TEXT_PROVIDER": "nope"})
         assert "AI_TEXT_PROVIDER" in str(err)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: config.load.load_settings.default_for falls back to the provider's "
-        "text default when it has no model for the task, so AI_IMAGE_PROVIDER=anthropic "
-        "silently puts the text model claude-haiku-4-5 in tasks.image (the 'no default "
-        "model for task' error in EnvOverlay._model is unreachable)",
-    )
     def test_provider_without_an_image_model_is_an_error(self) -> None:
         with pytest.raises(ConfigError) as info:
             load({"AI_IMAGE_PROVIDER": "anthropic"})
@@ -443,13 +424,6 @@ class TestAllowedProviders:
         assert "bogus" in str(err)
         assert "ALLOWED_MODEL_PROVIDERS" in str(err)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: config.defaults.PoolLocalizer ignores server.allowed_providers, so with "
-        "GROQ_API_KEY/COHERE_API_KEY present and ALLOWED_MODEL_PROVIDERS=openai,anthropic "
-        "the built-in pools include groq/cohere models and load_settings rejects pools the "
-        "user never wrote",
-    )
     def test_builtin_pools_respect_allowed_providers(self) -> None:
         s = load(
             {

@@ -302,12 +302,6 @@ class TestSteps:
         assert [(a.model, a.retries) for a in once.value.attempts] == [("always-down/gpt-4o", 0)]
         assert [(a.model, a.retries) for a in thrice.value.attempts] == [("always-down/gpt-4o", 2)]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="BUG: providers.presets.build_provider_specs gives a new user provider of "
-        "type simulator base_url=None, so the README's `flaky-sim: {type: simulator, ...}` "
-        "fails on first use with 'has no base URL: set FLAKY_SIM_BASE_URL'",
-    )
     async def test_user_simulator_provider_needs_no_base_url(self) -> None:
         data = {
             "providers": {"flaky-sim": {"type": "simulator", "simulator": {"seed": 7}}},

@@ -116,14 +116,16 @@ class PoolLocalizer:
         provider_of: Callable[[str], str | None],
         has_key: Callable[[str], bool],
         prefer: str | None = None,
+        allowed: frozenset[str] | None = None,
     ) -> None:
         self._provider_of = provider_of
         self._has_key = has_key
         self._prefer = prefer
+        self._allowed = allowed
 
     def _usable(self, model: str) -> bool:
         p = self._provider_of(model)
-        if p is None:
+        if p is None or (self._allowed is not None and p not in self._allowed):
             return False
         return p == self._prefer or (p in _CLOUD and self._has_key(p))
 

@@ -58,8 +58,10 @@ class EnvOverlay:
         environ: Mapping[str, str],
         model_ref: ModelRef,
         default_model_for: Callable[[str, str], str | None],
+        providers: frozenset[str] = frozenset(),
     ) -> None:
         self.env = environ
+        self._providers = providers
         self._ref = model_ref  # (provider or None, model) -> catalog id or provider/model
         self._default_for = default_model_for  # (provider, task) -> model name
         self.sources: dict[str, str] = {}
@@ -97,23 +99,30 @@ class EnvOverlay:
             self._set(raw, "server.allowed_providers", names, "ALLOWED_MODEL_PROVIDERS")
         return raw
 
-    def _model(self, var_provider: str, var_model: str, task: str | None) -> str | None:
+    def _model(self, var_provider: str, var_model: str, task: str) -> tuple[str, str] | None:
+        """(model reference, the variable that decided it), or None when unset."""
         provider = self._get(var_provider)
         model = self._get(var_model)
         if provider is not None:
             provider = provider.lower()
+            if self._providers and provider not in self._providers:
+                raise ConfigError(
+                    f"unknown provider {provider!r}; known: {', '.join(sorted(self._providers))}",
+                    path=var_provider,
+                )
         if model is None and provider is None:
             return None
         if model is None:
             assert provider is not None
-            model = self._default_for(provider, task or "text")
+            model = self._default_for(provider, task)
             if model is None:
                 raise ConfigError(
                     f"{var_provider}={provider} but {var_model} is not set and provider "
                     f"{provider!r} has no default model for task {task!r}: set {var_model}",
                     path=var_model,
                 )
-        return self._ref(provider, model)
+            return self._ref(provider, model), var_provider
+        return self._ref(provider, model), var_model
 
     def _tasks(self, raw: dict[str, Any]) -> None:
         for task in TASKS:
@@ -124,11 +133,19 @@ class EnvOverlay:
                 continue
             node = _section(raw, "tasks", task)
             pool = list(node.get("models") or [])
-            if primary is None:
-                primary = pool[0] if pool else None
-            models = [m for m in (primary, fallback) if m is not None]
-            var = f"{p}_PROVIDER/{p}_MODEL" + ("/_FALLBACK_*" if fallback else "")
-            self._set(raw, f"tasks.{task}.models", list(dict.fromkeys(models)), var)
+            chosen: list[tuple[str, str | None]] = []
+            if primary is not None:
+                chosen.append(primary)
+            elif pool:
+                first = pool[0]
+                chosen.append((first if isinstance(first, str) else first.get("model"), None))
+            if fallback is not None and fallback[0] not in [m for m, _ in chosen]:
+                chosen.append(fallback)
+            path = f"tasks.{task}.models"
+            self._set(raw, path, [m for m, _ in chosen], f"{p}_PROVIDER/{p}_MODEL")
+            for i, (_, var) in enumerate(chosen):
+                if var:
+                    self.sources[f"{path}[{i}]"] = var
 
     def _tiers(self, raw: dict[str, Any]) -> None:
         for tier in TIERS:

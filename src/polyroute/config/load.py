@@ -97,7 +97,7 @@ def _problems(
             msg = "unknown field (check the spelling; see the README's configuration reference)"
         elif err["type"] == "literal_error":
             msg = msg.replace("Input should be", "must be one of:")
-        var = next((v for p, v in sources.items() if path == p or path.startswith(p + ".")), None)
+        var = _source_of(path, sources)
         if var:
             msg += f" (from environment variable {var})"
         key = (path, msg)
@@ -105,6 +105,28 @@ def _problems(
             seen.add(key)
             problems.append(key)
     return problems
+
+
+def _allowed_providers(raw: Mapping[str, Any], env: Mapping[str, str]) -> frozenset[str] | None:
+    """``ALLOWED_MODEL_PROVIDERS`` or ``server.allowed_providers``, read before validation
+    so the built-in pools leave out providers that are not allowed."""
+    var = (env.get("ALLOWED_MODEL_PROVIDERS") or "").strip()
+    if var:
+        return frozenset(p.strip() for p in var.split(",") if p.strip())
+    server = raw.get("server")
+    listed = server.get("allowed_providers") if isinstance(server, dict) else None
+    if isinstance(listed, list):
+        return frozenset(str(p) for p in listed)
+    return None
+
+
+def _source_of(path: str, sources: Mapping[str, str]) -> str | None:
+    """The variable that set ``path`` or its closest parent (the longest match wins)."""
+    best = ""
+    for p in sources:
+        if (path == p or path.startswith((p + ".", p + "["))) and len(p) > len(best):
+            best = p
+    return sources[best] if best else None
 
 
 def _merge_builtin(raw: dict[str, Any], section: str, builtin: dict[str, Any]) -> None:
@@ -176,7 +198,9 @@ def load_settings(
             f"AI_PROVIDER={prefer}: unknown provider; known: {', '.join(sorted(specs))}",
             path="AI_PROVIDER",
         )
-    builtin = builtin_sections(PoolLocalizer(provider_of, has_key, prefer))
+    builtin = builtin_sections(
+        PoolLocalizer(provider_of, has_key, prefer, _allowed_providers(raw, overlay_env))
+    )
     for section in ("tiers", "tasks", "roles"):
         _merge_builtin(raw, section, builtin[section])
     defaults = raw.setdefault("defaults", {}) if isinstance(raw.get("defaults", {}), dict) else {}
@@ -200,9 +224,9 @@ def load_settings(
                 f"unknown provider {provider!r}; known: {', '.join(sorted(specs))}",
                 path="AI_*_PROVIDER",
             )
-        return spec.default_models.get(task) or spec.default_models.get("text")
+        return spec.default_models.get(task)
 
-    overlay = EnvOverlay(overlay_env, model_ref, default_for)
+    overlay = EnvOverlay(overlay_env, model_ref, default_for, frozenset(specs))
     raw = overlay.apply(raw)
     try:
         cfg = Config.model_validate(raw)
@@ -212,7 +236,7 @@ def load_settings(
     if refs:
         annotated = []
         for p, m in refs:
-            var = next((v for sp, v in overlay.sources.items() if p.startswith(sp)), None)
+            var = _source_of(p, overlay.sources)
             annotated.append((p, m + (f" (from environment variable {var})" if var else "")))
         raise ConfigError(annotated)
     return Settings(cfg, catalog, specs, env, file, overlay.sources)

@@ -7,6 +7,7 @@ second step by ``config.validate`` once the catalog is known.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,9 +16,9 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
-    model_validator,
 )
 
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 TIERS: tuple[str, ...] = ("fast", "balanced", "advanced", "expert")
 TASKS: tuple[str, ...] = ("text", "image", "agent", "video-slides")
 ROLES: tuple[str, ...] = ("classifier", "writer", "expander", "validator", "style_refiner")
@@ -90,9 +91,12 @@ class ProviderConfig(Strict):
     @field_validator("api_key_env")
     @classmethod
     def _looks_like_var(cls, v: str | None) -> str | None:
-        if v is not None and (not v or not v.replace("_", "").isalnum()):
+        # Upper-case letters, digits and underscores: a pasted key (mixed case, dashes)
+        # is refused here, before any message could echo it.
+        if v is not None and not _ENV_NAME.fullmatch(v):
             raise ValueError(
-                "must be the NAME of an environment variable (like MY_KEY), not the key itself"
+                "must be the NAME of an environment variable in upper case (like MY_VLLM_KEY), "
+                "not the key itself"
             )
         return v
 
@@ -273,10 +277,3 @@ class Config(Strict):
     state: State = Field(default_factory=State)
     usage: UsageStore = Field(default_factory=UsageStore)
     server: Server = Field(default_factory=Server)
-
-    @model_validator(mode="after")
-    def _known_sections(self) -> Config:
-        bad_tiers = [t for t in self.tiers if t not in TIERS]
-        if bad_tiers:
-            raise ValueError(f"tiers: unknown tier {bad_tiers[0]!r}; allowed: {', '.join(TIERS)}")
-        return self

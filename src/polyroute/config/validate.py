@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterator
 
 from polyroute.config.catalog import Catalog
-from polyroute.config.schema import Config, PoolItem
+from polyroute.config.schema import TIERS, Config, PoolItem
 
 ROUTE_PREFIXES = ("tier:", "task:", "role:", "step:")
 ALWAYS_ALLOWED = frozenset({"simulator"})  # local, nothing leaves the process
@@ -30,8 +30,9 @@ def route_exists(cfg: Config, ref: str) -> bool:
     if kind == "role":
         return name.split("@", 1)[0] in cfg.roles
     if kind == "step":
-        pipe, _, step = name.partition("/")
-        return pipe in cfg.pipelines and (not step or step in cfg.pipelines[pipe].steps)
+        pipe = name.partition("/")[0]
+        # A step the config does not list runs on the pipeline's default (seed 000).
+        return pipe in cfg.pipelines
     return ref in cfg.routes
 
 
@@ -72,6 +73,9 @@ def _unknown(cfg: Config, catalog: Catalog, ref: str) -> str:
 
 def check_references(cfg: Config, catalog: Catalog) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
+    for tier in cfg.tiers:
+        if tier not in TIERS:
+            problems.append((f"tiers.{tier}", f"unknown tier; allowed: {', '.join(TIERS)}"))
     allowed = cfg.server.allowed_providers
     known = ", ".join(sorted(catalog.providers))
     for mid, entry in cfg.models.items():

@@ -84,7 +84,7 @@ def build_provider_specs(user: Mapping[str, ProviderConfig]) -> dict[str, Provid
             base = ProviderSpec(
                 name=name,
                 wire=wire,
-                base_url=None,
+                base_url="simulator://local" if wire == "simulator" else None,
                 api_key_env=f"{env_prefix(name)}_API_KEY",
                 api_key_required=wire not in ("simulator",),
                 builtin=False,

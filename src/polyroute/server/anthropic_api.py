@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from polyroute.errors import PolyrouteError
+from polyroute.errors import InvalidResponseError, PolyrouteError
 from polyroute.server import anthropic_compat as ac
 from polyroute.server.errors import RequestError, error_body, status_for
 from polyroute.server.http import authorize, envelope_headers, gateway_of, read_json
@@ -51,7 +51,14 @@ async def _messages(request: Request) -> Response:
         env = await router.complete(
             call.model, call.messages, product_type=product_type, labels=labels, **call.params
         )
-        msg = ac.to_anthropic_message(env.raw or {}, env.model)
+        try:
+            msg = ac.to_anthropic_message(env.raw or {}, env.model)
+        except ValueError as exc:  # e.g. tool arguments that are not a JSON object
+            raise InvalidResponseError(
+                f"cannot express the answer in Anthropic's format: {exc}",
+                provider=env.provider,
+                model=env.model,
+            ) from None
         return Response(orjson.dumps(msg), media_type=JSON, headers=envelope_headers(env))
 
     stream = router.stream(
@@ -77,7 +84,7 @@ async def _messages(request: Request) -> Response:
             yield encoder.error(err["type"], err["message"])
             return
         u = env.usage
-        yield encoder.finish((u.prompt_tokens, u.completion_tokens))
+        yield encoder.finish((u.prompt_tokens, u.completion_tokens) if u.total_tokens else None)
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers=envelope_headers(env)
