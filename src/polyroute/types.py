@@ -43,6 +43,7 @@ class Attempt:
     request_id: str | None = None
     latency: float = 0.0
     error: str | None = None
+    retried: list[str] = field(default_factory=list)  # each retried failure, in order
 
     def describe(self) -> str:
         bits = [f"{self.model} [{self.outcome}"]

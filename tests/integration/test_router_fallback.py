@@ -36,6 +36,10 @@ async def test_429_twice_then_500_falls_back_with_both_attempts(fake: FakeProvid
     ]
     assert env.attempts[0].status == 500 and env.attempts[0].request_id
     assert clock.sleeps == [1.0, 2.0]  # Retry-After honoured, no jitter
+    assert env.attempts[0].retried == [
+        "rate_limit 429, waited 1.00s",
+        "rate_limit 429, waited 2.00s",
+    ]
     assert env.retries == 2 and env.fallbacks == 1
     assert [r.body["model"] for r in fake.requests_to("/v1/chat/completions")] == [
         "model-a",

@@ -16,16 +16,26 @@ from typing import TypeVar
 from polyroute.clock import Clock
 from polyroute.errors import ProviderError
 from polyroute.routing.retry import Backoff
+from polyroute.routing.triggers import trigger_for
 
 T = TypeVar("T")
 log = logging.getLogger("polyroute.router")
 
 
 class CandidateFailed(Exception):
-    def __init__(self, error: BaseException, retries: int) -> None:
+    def __init__(self, error: BaseException, retries: int, history: list[str] | None = None):
         self.error = error
         self.retries = retries
+        self.history = history or []
         super().__init__(str(error))
+
+
+def _describe(exc: ProviderError, delay: float) -> str:
+    """What a retried failure was, for the attempt record: 'rate_limit 429, waited 1.0s'."""
+    trig = trigger_for(exc)
+    kind = trig.value if trig else type(exc).__name__
+    status = f" {exc.status}" if exc.status else ""
+    return f"{kind}{status}, waited {delay:.2f}s"
 
 
 async def with_retries(
@@ -34,22 +44,26 @@ async def with_retries(
     clock: Clock,
     rng: random.Random,
     label: str,
-) -> tuple[T, int]:
+) -> tuple[T, list[str]]:
+    """The call's result and the retried failures before it (empty when the first try
+    worked)."""
     retries = 0
+    history: list[str] = []
     while True:
         try:
-            return await call(), retries
+            return await call(), history
         except ProviderError as exc:
             if retries + 1 >= backoff.max_attempts or not backoff.is_retryable(exc):
-                raise CandidateFailed(exc, retries) from exc
+                raise CandidateFailed(exc, retries, history) from exc
             delay = backoff.delay(retries + 1, exc, rng)
             if delay is None:
                 log.info(
                     "retry-after too long, giving up candidate",
                     extra={"candidate": label, "retry_after": exc.retry_after},
                 )
-                raise CandidateFailed(exc, retries) from exc
+                raise CandidateFailed(exc, retries, history) from exc
             retries += 1
+            history.append(_describe(exc, delay))
             log.info(
                 "retrying candidate",
                 extra={
@@ -62,4 +76,4 @@ async def with_retries(
             )
             await clock.sleep(delay)
         except Exception as exc:  # missing credentials, config: not retryable, still recorded
-            raise CandidateFailed(exc, retries) from exc
+            raise CandidateFailed(exc, retries, history) from exc

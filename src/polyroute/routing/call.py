@@ -71,7 +71,7 @@ class CallContext:
         validator failure as a reason to escalate."""
         info = c.info
         t0 = self.clock.monotonic()
-        retries = 0
+        history: list[str] = []
         try:
             try:
                 client = self.registry.client(info.provider)
@@ -81,7 +81,7 @@ class CallContext:
                 "candidate chosen",
                 extra={"route": self.route.name, "candidate": info.id, "provider": info.provider},
             )
-            env, retries = await with_retries(
+            env, history = await with_retries(
                 lambda: self.invoke(client, c),
                 self.backoff_for(client),
                 self.clock,
@@ -97,11 +97,12 @@ class CallContext:
                             trigger=verdict.trigger.value,
                             model=info.id,
                         ),
-                        retries,
+                        len(history),
+                        history,
                     )
                 env.warnings.append(f"{info.id}: validator soft fail: {verdict.message}")
         except CandidateFailed as failed:
-            self._failed(c, failed.error, failed.retries, t0)
+            self._failed(c, failed.error, failed.history, t0)
             return None
         self.cooldown.record_success(info.id)
         self.attempts.append(
@@ -109,16 +110,18 @@ class CallContext:
                 info.id,
                 info.provider,
                 "success",
-                retries=retries,
+                retries=len(history),
                 request_id=env.request_id,
                 latency=self.clock.monotonic() - t0,
+                retried=history,
             )
         )
         env.attempts = self.attempts
         env.warnings = [*self.warnings, *env.warnings]
         return env
 
-    def _failed(self, c: Candidate, error: BaseException, retries: int, t0: float) -> None:
+    def _failed(self, c: Candidate, error: BaseException, history: list[str], t0: float) -> None:
+        retries = len(history)
         info = c.info
         trigger = trigger_for(error)
         pe = error if isinstance(error, ProviderError) else None
@@ -133,6 +136,7 @@ class CallContext:
                 request_id=pe.request_id if pe else None,
                 latency=self.clock.monotonic() - t0,
                 error=str(error),
+                retried=history,
             )
         )
         self.errors.append(error)
