@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, Response
 
 from polyroute._version import __version__
 from polyroute.errors import PolyrouteError
-from polyroute.server import admin_api, compare_api, openai_api
+from polyroute.server import admin_api, compare_api, openai_api, pipeline_api
 from polyroute.server.errors import RequestError, error_response
 from polyroute.server.gateway import Gateway
 from polyroute.server.metrics import Metrics
@@ -71,6 +71,8 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     add("/v1/messages", anthropic_api.messages, methods=post)
     add("/api/v1/compare", compare_api.compare, methods=post)
+    add("/api/v1/pipeline", pipeline_api.run_pipeline, methods=post)
+    add("/api/v1/pipeline/steps/{step_name}/execute", pipeline_api.execute_step, methods=post)
     add("/api/v1/tasks", admin_api.list_tasks, methods=get)
     add("/api/v1/tasks/{task}", admin_api.put_task, methods=put)
     add("/api/v1/config/reload", admin_api.reload_config, methods=post)

@@ -1,0 +1,112 @@
+"""Seed 000's pipeline endpoints.
+
+``POST /api/v1/pipeline``: ``{"content", "pipeline"?, "pipeline_config"?, "context"?}``.
+With ``pipeline`` naming a pipeline of the config file, its steps (prompt
+templates) run with ``pipeline_config`` laid over the file's settings.
+Without it, the steps are the keys of ``pipeline_config.step_configs`` and
+each runs the generic step prompt below.
+
+``POST /api/v1/pipeline/steps/{step_name}/execute``: one step, with earlier
+outputs passed in ``context.outputs`` when a template needs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from polyroute.errors import ConfigError
+from polyroute.pipelines import (
+    FunctionPipeline,
+    PipelineConfig,
+    PipelineError,
+    PromptStep,
+)
+from polyroute.router import Router
+from polyroute.server.errors import RequestError
+from polyroute.server.http import authorize, gateway_of, read_json
+
+GENERIC_PROMPT = (
+    "You are the '{step}' step of a content pipeline.\nInput:\n{{content}}\n\nContext:\n{{context}}"
+)
+
+
+def _content(body: dict[str, Any]) -> Any:
+    if "content" not in body:
+        raise RequestError("'content' is required", param="content")
+    content = body["content"]
+    return content if isinstance(content, str) else orjson.dumps(content).decode()
+
+
+def _context(body: dict[str, Any]) -> dict[str, Any]:
+    ctx = body.get("context") or {}
+    if not isinstance(ctx, dict):
+        raise RequestError("'context' must be an object", param="context")
+    return ctx
+
+
+def _pipeline(router: Router, body: dict[str, Any], only_step: str | None) -> FunctionPipeline:
+    name = body.get("pipeline")
+    overlay = body.get("pipeline_config")
+    if overlay is not None and not isinstance(overlay, dict):
+        raise RequestError("'pipeline_config' must be an object", param="pipeline_config")
+    try:
+        if isinstance(name, str) and name:
+            if name not in router.config.pipelines:
+                known = ", ".join(router.config.pipelines) or "none configured"
+                raise RequestError(
+                    f"unknown pipeline {name!r}; known: {known}", status=404, param="pipeline"
+                )
+            return FunctionPipeline.from_settings(router, name, pipeline_config=overlay)
+        config = PipelineConfig.parse(overlay or {}, router)
+        names = list(config.step_configs) or ([only_step] if only_step else [])
+        if not names:
+            raise RequestError(
+                "give 'pipeline' (a configured pipeline) or 'pipeline_config' with step_configs",
+                param="pipeline",
+            )
+        if only_step and only_step not in names:
+            names.append(only_step)
+        steps = [PromptStep(n, GENERIC_PROMPT.format(step=n)) for n in names]
+        return FunctionPipeline(config, router=router, steps=steps, name="api")
+    except ConfigError as exc:
+        raise RequestError(
+            str(exc), param=f"pipeline_config.{exc.path}" if exc.path else "pipeline_config"
+        ) from None
+
+
+async def run_pipeline(request: Request) -> Response:
+    authorize(request)
+    body = await read_json(request)
+    content, context = _content(body), _context(body)
+    pipeline = _pipeline(gateway_of(request).router, body, None)
+    try:
+        run = await pipeline.run(content, context)
+    except PipelineError as exc:
+        raise RequestError(str(exc), status=getattr(exc, "status_code", 400)) from None
+    return Response(
+        orjson.dumps(run.to_dict()),
+        media_type="application/json",
+        status_code=200 if run.status == "ok" else 502,
+    )
+
+
+async def execute_step(request: Request) -> Response:
+    authorize(request)
+    step_name = request.path_params["step_name"]
+    body = await read_json(request)
+    content, context = _content(body), _context(body)
+    pipeline = _pipeline(gateway_of(request).router, body, step_name)
+    outputs = context.get("outputs") if isinstance(context.get("outputs"), dict) else None
+    try:
+        result = await pipeline.run_step(step_name, content, context, outputs=outputs)
+    except PipelineError as exc:
+        raise RequestError(str(exc), status=getattr(exc, "status_code", 400)) from None
+    return Response(
+        orjson.dumps(result.to_dict()),
+        media_type="application/json",
+        status_code=200 if result.ok else 502,
+    )
