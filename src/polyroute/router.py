@@ -18,18 +18,19 @@ from typing import Any, TypeVar
 
 from polyroute.clock import Clock, SystemClock
 from polyroute.config.load import Settings, load_settings
-from polyroute.config.schema import Acceptance, Config
+from polyroute.config.schema import TIERS, Acceptance, Config
 from polyroute.config.validate import ALWAYS_ALLOWED
 from polyroute.errors import ProviderNotAllowedError
 from polyroute.providers.base import ChatRequest, ImageRequest
 from polyroute.providers.http import SessionPool
 from polyroute.providers.registry import Client, ProviderRegistry
+from polyroute.routing.budget import BudgetGuard, SpendLedger, estimate_cost
 from polyroute.routing.call import CallContext
 from polyroute.routing.capabilities import Needs, needs_for_chat
 from polyroute.routing.cooldown import CooldownTracker
 from polyroute.routing.resolve import Candidate, Resolver, Route
 from polyroute.routing.retry import Backoff
-from polyroute.routing.strategies import run_strategy
+from polyroute.routing.strategies import OverBudget, run_strategy
 from polyroute.routing.streaming import RouterStream
 from polyroute.routing.validators import (
     Validation,
@@ -62,6 +63,8 @@ class Router:
         self.registry = ProviderRegistry(settings.providers, settings.environ)
         self.resolver = Resolver(settings)
         self.cooldown = CooldownTracker(self.config.policies.cooldown, self.clock)
+        self.ledger = SpendLedger(self.clock.time)
+        self.budget = BudgetGuard(self.config.budget, self.ledger)
         # Observers see every finished call (metrics, the usage store); they must be quick.
         self.observers: list[Callable[[CallRecord], None]] = []
         self._portal: _LoopThread | None = None
@@ -133,6 +136,9 @@ class Router:
     def _merge(route: Route, candidate: Candidate, params: Mapping[str, Any]) -> dict[str, Any]:
         merged = {**route.params, **candidate.params}
         merged.update((k, v) for k, v in params.items() if v is not None)
+        cap = route.max_tokens_cap
+        if cap is not None and merged.get("max_tokens", cap) > cap:
+            merged["max_tokens"] = cap  # a tier's token budget is a ceiling, not a default
         return merged
 
     def _context(
@@ -173,8 +179,73 @@ class Router:
         ``labels`` (pipeline, step, api key id, ...) go to the call's record."""
         msgs = _as_messages(messages)
         r = self.resolve(route, product_type)
-        call_timeout = timeout or r.timeout
+        tags = {**r.labels, **(labels or {})}
         t0 = self.clock.monotonic()
+        started = self.clock.time()
+        try:
+            env = await self._serve_chat(r, msgs, params, timeout, validate, tags)
+        except Exception as exc:
+            latency = self.clock.monotonic() - t0
+            self.emit(CallRecord.from_error("chat", r.name, exc, started, latency, tags))
+            raise
+        env.latency = self.clock.monotonic() - t0
+        self._price_warning(env)
+        self.emit(CallRecord.from_envelope("chat", env, started, tags))
+        return env
+
+    async def _serve_chat(
+        self,
+        r: Route,
+        msgs: list[Message],
+        params: Mapping[str, Any],
+        timeout: float | None,
+        validate: Validate,
+        tags: Mapping[str, str],
+    ) -> Envelope:
+        """Serve one route, stepping down a tier (when the budget allows it) while the
+        whole pool is over ``max_cost_per_request``."""
+        notes: list[str] = []
+        while True:
+            try:
+                env = await self._chat_once(r, msgs, params, timeout, validate, tags)
+            except OverBudget:
+                cheapest = min(self._estimate(r, c, msgs, params) for c in r.candidates)
+                lower = self._cheaper_tier(r)
+                if lower is None:
+                    raise self.budget.refuse_all(r.name, cheapest) from None
+                notes.append(
+                    f"{r.name}: every model over budget.max_cost_per_request "
+                    f"(cheapest ${cheapest:.6f}); stepped down to {lower.name}"
+                )
+                r = lower
+                continue
+            env.warnings[:0] = notes
+            return env
+
+    def _cheaper_tier(self, r: Route) -> Route | None:
+        tier = r.labels.get("tier")
+        if not self.config.budget.step_down or tier not in TIERS:
+            return None
+        for lower in reversed(TIERS[: TIERS.index(tier)]):
+            if lower in self.config.tiers:
+                return self.resolve(f"tier:{lower}")
+        return None
+
+    def _estimate(
+        self, r: Route, c: Candidate, msgs: list[Message], params: Mapping[str, Any]
+    ) -> float:
+        return estimate_cost(c.info, msgs, self._merge(r, c, params).get("max_tokens"))
+
+    async def _chat_once(
+        self,
+        r: Route,
+        msgs: list[Message],
+        params: Mapping[str, Any],
+        timeout: float | None,
+        validate: Validate,
+        tags: Mapping[str, str],
+    ) -> Envelope:
+        call_timeout = timeout or r.timeout
         session = self.sessions.get()
 
         async def invoke(client: Client, c: Candidate) -> Envelope:
@@ -196,18 +267,24 @@ class Router:
 
         max_tokens = params.get("max_tokens") or r.params.get("max_tokens")
         ctx = self._context(r, needs_for_chat(msgs, max_tokens), msgs, validate, invoke)
-        tags = {**r.labels, **(labels or {})}
-        started = self.clock.time()
+        if self.config.budget.max_cost_per_request is not None:
+            ctx.budget_skip = lambda c: self.budget.per_request_skip(
+                self._estimate(r, c, msgs, params)
+            )
+        reservation = None
+        if self.budget.limits_for(tags.get("api_key")):
+            worst = max(self._estimate(r, c, msgs, params) for c in r.candidates)
+            reservation, warning = self.budget.open(worst, tags.get("api_key"))
+            if warning:
+                ctx.warnings.append(warning)
+        actual = 0.0
         try:
             env = await run_strategy(ctx, call_timeout)
-        except Exception as exc:
-            latency = self.clock.monotonic() - t0
-            self.emit(CallRecord.from_error("chat", r.name, exc, started, latency, tags))
-            raise
-        env.latency = self.clock.monotonic() - t0
-        self._price_warning(env)
-        self.emit(CallRecord.from_envelope("chat", env, started, tags))
-        return env
+            actual = env.cost
+            return env
+        finally:
+            if reservation is not None:
+                self.ledger.settle(reservation, actual)
 
     def stream(
         self,

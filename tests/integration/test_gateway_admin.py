@@ -145,3 +145,15 @@ def test_anthropic_sdk_plain_stream_and_errors(fake: FakeProviderThread) -> None
             ) as stream,
         ):
             stream.get_final_message()
+
+
+def test_budget_refusal_is_402(fake: FakeProviderThread) -> None:
+    cfg = gateway_config(fake, budget={"max_cost_per_request": 0.000001})
+    with GatewayServer(cfg, ENV) as gw:
+        r = httpx.post(
+            gw.url + "/v1/chat/completions",
+            json={"model": "ab", "messages": USER, "max_tokens": 1000},
+        )
+        assert r.status_code == 402
+        assert "max_cost_per_request" in r.json()["error"]["message"]
+        assert fake.requests_to("/v1/chat/completions") == []  # refused before any call

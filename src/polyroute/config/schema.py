@@ -217,10 +217,17 @@ class Policies(Strict):
     cooldown: CooldownPolicy = Field(default_factory=CooldownPolicy)
 
 
+class KeyBudget(Strict):
+    monthly: Annotated[float, Field(ge=0)] | None = None
+
+
 class Budget(Strict):
     max_cost_per_request: Annotated[float, Field(ge=0)] | None = None
+    step_down: bool = False  # a tier route over max_cost_per_request tries the next cheaper tier
     monthly: Annotated[float, Field(ge=0)] | None = None
     on_monthly_exceeded: Literal["stop", "warn"] = "stop"
+    per_key_monthly: Annotated[float, Field(ge=0)] | None = None  # each gateway key's limit
+    keys: dict[str, KeyBudget] = Field(default_factory=dict)  # by key id (key_xxxxxxxxxx)
     max_tier: Literal["fast", "balanced", "advanced", "expert"] | None = None
 
 

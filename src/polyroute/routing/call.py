@@ -44,6 +44,7 @@ class CallContext:
     needs: Needs
     messages: list[Message] | None = None
     validator: Callable[[str | None], Validation] | None = None
+    budget_skip: Callable[[Candidate], str | None] | None = None
     attempts: list[Attempt] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -61,10 +62,21 @@ class CallContext:
             self._skip(c, "cooldown")
             return False
         reason = skip_reason(c.info, self.needs, self.messages)
+        if reason is None and self.budget_skip is not None:
+            reason = self.budget_skip(c)
         if reason is not None:
             self._skip(c, reason)
             return False
         return True
+
+    def only_budget_skips(self) -> bool:
+        """Nothing was tried and budget is why (at least one candidate was affordable
+        otherwise nothing would be over budget)."""
+        return (
+            bool(self.attempts)
+            and all(a.outcome == "skipped" for a in self.attempts)
+            and any((a.trigger or "").startswith("budget:") for a in self.attempts)
+        )
 
     async def try_candidate(self, c: Candidate, soft_ok: bool = True) -> Envelope | None:
         """Call one candidate.  ``soft_ok=False`` (cascade) treats a soft

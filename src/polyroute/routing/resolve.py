@@ -48,6 +48,7 @@ class Route:
     max_fallbacks: int
     accept: Acceptance | None = None
     max_attempts: int | None = None  # a pipeline step's max_retries + 1
+    max_tokens_cap: int | None = None  # a tier's token budget
     warnings: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -125,8 +126,9 @@ class Resolver:
         if cap and tier in TIERS and TIERS.index(tier) > TIERS.index(cap) and cap in cfg.tiers:
             warnings = (f"tier {tier} capped to {cap} by budget.max_tier",)
             tier = cap
-        route = self._from_pool(name, cfg.tiers[tier], {"tier": tier})
-        return _with(route, warnings=warnings)
+        pool = cfg.tiers[tier]
+        route = self._from_pool(name, pool, {"tier": tier})
+        return _with(route, warnings=warnings, max_tokens_cap=pool.max_tokens)
 
     def _role(self, name: str, spec: str, product_type: str | None) -> Route:
         role_name, _, inline_product = spec.partition("@")

@@ -22,6 +22,15 @@ from polyroute.routing.resolve import Candidate
 from polyroute.types import Attempt, Envelope
 
 
+class OverBudget(Exception):
+    """Every candidate was skipped for max_cost_per_request (the router turns this into
+    a step down a tier, or a BudgetExceededError with the figures)."""
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        super().__init__(route)
+
+
 def weighted_order(candidates: list[Candidate], rng: random.Random) -> list[Candidate]:
     """Weighted sampling without replacement (Efraimidis-Spirakis keys)."""
     keyed = [(rng.random() ** (1.0 / c.weight), c) for c in candidates]
@@ -104,6 +113,8 @@ async def run_strategy(ctx: CallContext, timeout: float) -> Envelope:
                 reason=f"every candidate is cooling down; the first returns in {wait:.1f}s, "
                 f"after the request's timeout of {timeout:.1f}s",
             )
+    if env is None and ctx.only_budget_skips():
+        raise OverBudget(ctx.route.name)
     if env is None:
         last = ctx.errors[-1] if ctx.errors else None
         raise RouteExhaustedError(ctx.route.name, ctx.attempts, ctx.errors) from last

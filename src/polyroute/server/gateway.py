@@ -64,6 +64,8 @@ class Gateway:
         if previous is not None:
             router.cooldown = previous.cooldown
             router.cooldown.policy = router.config.policies.cooldown
+            router.ledger = previous.ledger  # month-to-date spend survives a reload
+            router.budget.ledger = previous.ledger
         router.observers = self.observers
         return router
 
