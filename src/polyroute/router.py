@@ -61,7 +61,7 @@ class Router:
         self.rng = rng or random.Random()
         self.sessions = sessions or SessionPool()
         self.registry = ProviderRegistry(settings.providers, settings.environ)
-        self.resolver = Resolver(settings)
+        self.resolver = Resolver(settings, self.clock.time)
         self.cooldown = CooldownTracker(self.config.policies.cooldown, self.clock)
         self.ledger = SpendLedger(self.clock.time)
         self.budget = BudgetGuard(self.config.budget, self.ledger)

@@ -154,11 +154,54 @@ class CallParams(Strict):
     timeout: PositiveFloat | None = None
 
 
+_HOURS = re.compile(r"([01]?\d|2[0-3])-([01]?\d|2[0-4])")
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Schedule(Strict):
+    """Time-of-day routing: during ``hours`` (and ``days``) the pool is ``models``."""
+
+    hours: str  # "22-06": from 22:00 to 06:00, wrapping past midnight
+    days: list[str] = Field(default_factory=list)
+    timezone: str = "UTC"
+    models: list[PoolItem]
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        m = _HOURS.fullmatch(v.strip())
+        if not m or m.group(1) == m.group(2):
+            raise ValueError(f"hours must look like 22-06 or 9-17 (start-end, 0-24), got {v!r}")
+        return v.strip()
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: list[str]) -> list[str]:
+        bad = [d for d in v if d.lower() not in _DAY_NAMES]
+        if bad:
+            raise ValueError(f"unknown days {bad}; allowed: {', '.join(_DAY_NAMES)}")
+        return [d.lower() for d in v]
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name like Europe/Berlin)"
+            ) from None
+        return v
+
+
 class PoolConfig(CallParams):
     models: list[PoolItem] = Field(default_factory=list)
     strategy: Strategy = "fallback"
     max_fallbacks: NonNegInt | None = None
     accept: Acceptance | None = None
+    schedules: list[Schedule] = Field(default_factory=list)
 
     @field_validator("models", mode="before")
     @classmethod

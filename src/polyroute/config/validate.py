@@ -45,6 +45,8 @@ def pools(cfg: Config) -> Iterator[tuple[str, list[PoolItem], bool]]:
     for section, table in (("tiers", cfg.tiers), ("tasks", cfg.tasks), ("routes", cfg.routes)):
         for name, pool in table.items():
             yield f"{section}.{name}.models", pool.models, True
+            for i, sched in enumerate(pool.schedules):
+                yield f"{section}.{name}.schedules[{i}].models", sched.models, True
     for name, role in cfg.roles.items():
         yield f"roles.{name}.models", role.models, True
         for product, items in role.by_product.items():

@@ -18,7 +18,8 @@ caller says                     resolves through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from polyroute.config.load import Settings
 from polyroute.config.schema import TIERS, Acceptance, CallParams, PoolConfig, PoolItem
 from polyroute.config.validate import is_route_ref
 from polyroute.errors import UnknownRouteError
+from polyroute.routing.schedule import active_schedule
 
 CALL_PARAM_NAMES = ("max_tokens", "temperature", "top_p")
 
@@ -66,19 +68,42 @@ def _params(*layers: CallParams | None) -> dict[str, Any]:
 
 
 class Resolver:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, now: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.cfg = settings.config
         self.catalog = settings.catalog
-        self._cache: dict[tuple[str, str | None], Route] = {}
+        self._now = now
+        # Routes are cached per name, product type and active schedule window.
+        self._cache: dict[tuple[str, str | None, int | None], Route] = {}
+        self._scheduled = self._names_with_schedules()
+
+    def _names_with_schedules(self) -> frozenset[str]:
+        names = {f"tier:{n}" for n, p in self.cfg.tiers.items() if p.schedules}
+        names |= {f"task:{n}" for n, p in self.cfg.tasks.items() if p.schedules}
+        names |= {n for n, p in self.cfg.routes.items() if p.schedules}
+        return frozenset(names)
 
     def resolve(self, name: str | None, product_type: str | None = None) -> Route:
-        key = (name or "default", product_type)
+        name = name or "default"
+        window = self._window(name) if name in self._scheduled else None
+        key = (name, product_type, window)
         route = self._cache.get(key)
         if route is None:
-            route = self._resolve(key[0], product_type)
+            route = self._resolve(name, product_type)
             self._cache[key] = route
         return route
+
+    def _window(self, name: str) -> int | None:
+        pool = self._pool_of(name)
+        return active_schedule(pool.schedules, self._now()) if pool else None
+
+    def _pool_of(self, name: str) -> PoolConfig | None:
+        kind, sep, rest = name.partition(":")
+        if sep and kind == "tier":
+            return self.cfg.tiers.get(rest)
+        if sep and kind == "task":
+            return self.cfg.tasks.get(rest)
+        return self.cfg.routes.get(name)
 
     # -- one function per kind of name ------------------------------------------------
 
@@ -128,7 +153,7 @@ class Resolver:
             tier = cap
         pool = cfg.tiers[tier]
         route = self._from_pool(name, pool, {"tier": tier})
-        return _with(route, warnings=warnings, max_tokens_cap=pool.max_tokens)
+        return _with(route, warnings=(*warnings, *route.warnings), max_tokens_cap=pool.max_tokens)
 
     def _role(self, name: str, spec: str, product_type: str | None) -> Route:
         role_name, _, inline_product = spec.partition("@")
@@ -185,6 +210,12 @@ class Resolver:
         items: list[PoolItem] | None = None,
     ) -> Route:
         cfg = self.cfg
+        warnings: tuple[str, ...] = ()
+        if items is None and pool.schedules:
+            active = active_schedule(pool.schedules, self._now())
+            if active is not None:
+                items = pool.schedules[active].models
+                warnings = (f"{name}: schedule {pool.schedules[active].hours} in effect",)
         candidates = self._expand(items if items is not None else pool.models, {name})
         return Route(
             name=name,
@@ -199,6 +230,7 @@ class Resolver:
             ),
             accept=pool.accept,
             labels=labels,
+            warnings=warnings,
         )
 
     def _expand(self, items: list[PoolItem], seen: set[str]) -> list[Candidate]:
