@@ -228,6 +228,62 @@ async def _fan_out(router: Router, target: str | list[str], prompt: str) -> list
 
 
 @app.command()
+def batch(
+    file: Annotated[Path, typer.Argument(help="JSON lines: {prompt|messages, route?, params...}")],
+    route: Annotated[str, typer.Option("--route", "-r", help="Route for lines without one.")] = (
+        "default"
+    ),
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 8,
+    out: Annotated[Path | None, typer.Option(help="Write results as JSON lines here.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run many requests within the rate limits, with a progress bar."""
+    from rich.progress import Progress
+
+    from polyroute.errors import PolyrouteError
+
+    try:
+        lines = [ln for ln in file.read_text("utf-8").splitlines() if ln.strip()]
+        requests = [json.loads(ln) for ln in lines]
+    except (OSError, json.JSONDecodeError) as exc:
+        typer.echo(f"cannot read {file}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for req in requests:
+        req.setdefault("route", route)
+    router = _router(config)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("requests", total=len(requests))
+
+        async def go() -> list[Any]:
+            try:
+                return await router.batch(
+                    requests,
+                    concurrency=concurrency,
+                    on_progress=lambda done, total: bar.update(task, completed=done),
+                )
+            finally:
+                await router.aclose()
+
+        results = asyncio.run(go())
+    rows = [
+        r.to_dict()
+        if not isinstance(r, Exception)
+        else {"error": str(r), "error_type": type(r).__name__}
+        for r in results
+    ]
+    failed = sum(isinstance(r, PolyrouteError | Exception) for r in results)
+    cost = sum(r.cost for r in results if not isinstance(r, Exception))
+    if out is not None:
+        out.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    else:
+        for r in rows:
+            typer.echo(json.dumps(r))
+    typer.echo(f"{len(results) - failed} ok, {failed} failed, cost ${cost:.6f}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def ask(
     prompt: Annotated[str, typer.Argument(help="The prompt.")],
     route: Annotated[

@@ -28,6 +28,7 @@ from polyroute.routing.budget import BudgetGuard, SpendLedger, estimate_cost
 from polyroute.routing.call import CallContext
 from polyroute.routing.capabilities import Needs, needs_for_chat
 from polyroute.routing.cooldown import CooldownTracker
+from polyroute.routing.ratelimit import RateLimiter, buckets_for, limits_for
 from polyroute.routing.resolve import Candidate, Resolver, Route
 from polyroute.routing.retry import Backoff
 from polyroute.routing.strategies import OverBudget, run_strategy
@@ -38,6 +39,7 @@ from polyroute.routing.validators import (
     acceptance_validator,
     normalize,
 )
+from polyroute.tokens import count_messages
 from polyroute.types import CallRecord, Envelope, FanOutResult, Message, Usage
 
 T = TypeVar("T")
@@ -65,6 +67,10 @@ class Router:
         self.cooldown = CooldownTracker(self.config.policies.cooldown, self.clock)
         self.ledger = SpendLedger(self.clock.time)
         self.budget = BudgetGuard(self.config.budget, self.ledger)
+        self.limiter = RateLimiter(buckets_for(self.config.state.url), self.clock)
+        self._has_limits = any(m.rpm or m.tpm for m in self.catalog) or any(
+            s.rpm or s.tpm for s in settings.providers.values()
+        )
         # Observers see every finished call (metrics, the usage store); they must be quick.
         self.observers: list[Callable[[CallRecord], None]] = []
         self._portal: _LoopThread | None = None
@@ -148,6 +154,7 @@ class Router:
         messages: list[Message] | None,
         validate: Validate,
         invoke: Any,
+        timeout: float | None = None,
     ) -> CallContext:
         ctx = CallContext(
             route=route,
@@ -162,6 +169,25 @@ class Router:
             validator=self._validator(route, validate),
         )
         ctx.warnings.extend(route.warnings)
+        if self._has_limits:
+            wait_budget = timeout or route.timeout
+            max_tokens = needs.max_tokens
+
+            async def acquire(client: Client, c: Candidate) -> float:
+                limits = limits_for(
+                    c.info.id,
+                    c.info.rpm,
+                    c.info.tpm,
+                    client.spec.name,
+                    client.spec.rpm,
+                    client.spec.tpm,
+                    lambda: (
+                        count_messages(messages or [], c.info.provider, c.info.name) + max_tokens
+                    ),
+                )
+                return await self.limiter.acquire(limits, wait_budget, c.info.id)
+
+            ctx.rate_limit = acquire
         return ctx
 
     async def complete(
@@ -266,7 +292,9 @@ class Router:
             )
 
         max_tokens = params.get("max_tokens") or r.params.get("max_tokens")
-        ctx = self._context(r, needs_for_chat(msgs, max_tokens), msgs, validate, invoke)
+        ctx = self._context(
+            r, needs_for_chat(msgs, max_tokens), msgs, validate, invoke, call_timeout
+        )
         if self.config.budget.max_cost_per_request is not None:
             ctx.budget_skip = lambda c: self.budget.per_request_skip(
                 self._estimate(r, c, msgs, params)
@@ -307,7 +335,7 @@ class Router:
             params=params,
             timeout=timeout or r.timeout,
             context=lambda invoke: self._context(
-                r, needs_for_chat(msgs, max_tokens), msgs, None, invoke
+                r, needs_for_chat(msgs, max_tokens), msgs, None, invoke, timeout or r.timeout
             ),
             merge=self._merge,
             sessions=self.sessions,
@@ -337,6 +365,39 @@ class Router:
                 return FanOutResult(name, error=exc)
 
         return list(await asyncio.gather(*(one(n) for n in names)))
+
+    async def batch(
+        self,
+        requests: Sequence[Mapping[str, Any]],
+        *,
+        concurrency: int = 8,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[Envelope | Exception]:
+        """Run many requests, at most ``concurrency`` at once, within the rate limits.
+
+        Each request is ``{"route": ..., "messages": [...] or "prompt": "...", **params}``;
+        results come back in order, each an envelope or the exception it raised."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        gate = asyncio.Semaphore(concurrency)
+        done = 0
+
+        async def one(req: Mapping[str, Any]) -> Envelope | Exception:
+            nonlocal done
+            body = dict(req)
+            route = body.pop("route", None) or body.pop("model", None)
+            messages = body.pop("messages", None) or body.pop("prompt", "")
+            async with gate:
+                try:
+                    return await self.complete(route, messages, **body)
+                except Exception as exc:  # one bad item must not sink the batch
+                    return exc
+                finally:
+                    done += 1
+                    if on_progress is not None:
+                        on_progress(done, len(requests))
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
 
     # -- images -------------------------------------------------------------------------
 
@@ -371,7 +432,7 @@ class Router:
                 raw=resp.raw,
             )
 
-        ctx = self._context(r, Needs(image_generation=True), None, None, invoke)
+        ctx = self._context(r, Needs(image_generation=True), None, None, invoke, call_timeout)
         tags = {**r.labels, **(labels or {})}
         started = self.clock.time()
         try:

@@ -87,6 +87,8 @@ class ProviderConfig(Strict):
     retry: RetryOverride | None = None
     timeout: PositiveFloat | None = None
     simulator: SimulatorSettings | None = None
+    rpm: Annotated[int, Field(ge=1)] | None = None  # requests per minute, all its models
+    tpm: Annotated[int, Field(ge=1)] | None = None  # tokens per minute, all its models
 
     @field_validator("api_key_env")
     @classmethod

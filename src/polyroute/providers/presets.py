@@ -39,6 +39,8 @@ class ProviderSpec:
     retry: RetryOverride | None = None
     timeout: float | None = None
     simulator: SimulatorSettings | None = None
+    rpm: int | None = None
+    tpm: int | None = None
     builtin: bool = True
 
     @property
@@ -103,6 +105,8 @@ def build_provider_specs(user: Mapping[str, ProviderConfig]) -> dict[str, Provid
             retry=pc.retry,
             timeout=pc.timeout,
             simulator=pc.simulator or base.simulator,
+            rpm=pc.rpm,
+            tpm=pc.tpm,
         )
     return specs
 

@@ -20,6 +20,7 @@ from polyroute.providers.registry import Client, ProviderRegistry
 from polyroute.routing.attempt import CandidateFailed, with_retries
 from polyroute.routing.capabilities import Needs, skip_reason
 from polyroute.routing.cooldown import CooldownTracker
+from polyroute.routing.ratelimit import LocalRateLimitError
 from polyroute.routing.resolve import Candidate, Route
 from polyroute.routing.retry import Backoff
 from polyroute.routing.triggers import trigger_for
@@ -45,6 +46,7 @@ class CallContext:
     messages: list[Message] | None = None
     validator: Callable[[str | None], Validation] | None = None
     budget_skip: Callable[[Candidate], str | None] | None = None
+    rate_limit: Callable[[Client, Candidate], Awaitable[float]] | None = None
     attempts: list[Attempt] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -89,6 +91,11 @@ class CallContext:
                 client = self.registry.client(info.provider)
             except Exception as exc:  # missing key / base URL: this candidate is out
                 raise CandidateFailed(exc, 0) from exc
+            if self.rate_limit is not None:
+                try:
+                    await self.rate_limit(client, c)
+                except LocalRateLimitError as exc:
+                    raise CandidateFailed(exc, 0) from exc
             log.info(
                 "candidate chosen",
                 extra={"route": self.route.name, "candidate": info.id, "provider": info.provider},
@@ -155,7 +162,11 @@ class CallContext:
         if trigger is None:
             raise error  # the request itself is at fault: another model would refuse it too
         # Validator refusals and missing keys say nothing about the model's health.
-        if pe is not None and self.cooldown.record_failure(info.id, pe.retry_after, str(error)):
+        if (
+            pe is not None
+            and not isinstance(pe, LocalRateLimitError)
+            and self.cooldown.record_failure(info.id, pe.retry_after, str(error))
+        ):
             log.warning(
                 "model cooling down",
                 extra={"candidate": info.id, "seconds": self.cooldown.policy.seconds},
