@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from polyroute._version import __version__
+from polyroute.errors import ConfigError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,7 +45,6 @@ def _console() -> Console:
 
 
 def _router(config: Path | None) -> Router:
-    from polyroute.errors import ConfigError
     from polyroute.router import Router
 
     try:
@@ -163,7 +163,6 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run the gateway: OpenAI- and Anthropic-compatible HTTP API and a status page."""
-    from polyroute.errors import ConfigError
     from polyroute.server.serve import serve as run
 
     try:
@@ -225,6 +224,49 @@ async def _fan_out(router: Router, target: str | list[str], prompt: str) -> list
         return await router.fan_out(target, prompt)
     finally:
         await router.aclose()
+
+
+@app.command()
+def run(
+    pipeline_file: Annotated[
+        Path, typer.Argument(help="Pipeline YAML (or a config with pipelines).")
+    ],
+    input_file: Annotated[
+        Path | None, typer.Option("--input", "-i", help="Input file (.json is parsed).")
+    ] = None,
+    text: Annotated[
+        str | None, typer.Option("--text", help="Input text instead of a file.")
+    ] = None,
+    pipeline: Annotated[str | None, typer.Option(help="Which pipeline, if several.")] = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not record the run.")] = False,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a pipeline with a live per-step display and a final table."""
+    from polyroute.pipelines.cli_run import run_command
+
+    try:
+        code = run_command(
+            pipeline_file, input_file, text, config, pipeline, as_json, not no_store, _console()
+        )
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def runs(
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
+    run_id: Annotated[str | None, typer.Option("--id", help="Show one run in full.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recorded pipeline runs with their totals."""
+    from polyroute.pipelines.cli_run import runs_command
+
+    raise typer.Exit(runs_command(config, limit, pipeline, run_id, as_json, _console()))
 
 
 @app.command()

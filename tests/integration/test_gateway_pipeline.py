@@ -22,7 +22,7 @@ SEED_STEPS = [
 ]
 
 
-def config() -> dict[str, Any]:
+def config(db: str = "sqlite:///:memory:") -> dict[str, Any]:
     steps = {
         name: {"model": "simulator/gpt-4o-mini", "prompt": f"{name} for: {{content}}"}
         for name in SEED_STEPS
@@ -36,12 +36,16 @@ def config() -> dict[str, Any]:
     return {
         "defaults": {"model": "simulator/gpt-4o"},
         "pipelines": {"marketing": {"default_model": "simulator/gpt-4o", "steps": steps}},
+        "usage": {"store": db},
     }
 
 
 @pytest.fixture(scope="module")
-def gw(fake_provider: FakeProviderThread) -> Iterator[GatewayServer]:
-    with GatewayServer(config(), {}) as server:
+def gw(
+    fake_provider: FakeProviderThread, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayServer]:
+    db = tmp_path_factory.mktemp("runs") / "usage.db"
+    with GatewayServer(config(f"sqlite:///{db}"), {}) as server:
         yield server
 
 
@@ -132,3 +136,14 @@ def test_pipeline_validation_errors(gw: GatewayServer) -> None:
     assert r.status_code == 404
     r = post(gw, "/api/v1/pipeline", {"pipeline": "marketing"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "content"
+
+
+def test_runs_are_recorded_and_listed(gw: GatewayServer) -> None:
+    run = post(gw, "/api/v1/pipeline", {"content": "x", "pipeline": "marketing"}).json()
+    listed = httpx.get(gw.url + "/api/v1/runs?pipeline=marketing").json()["runs"]
+    assert run["run_id"] in [r["run_id"] for r in listed]
+    row = next(r for r in listed if r["run_id"] == run["run_id"])
+    assert row["steps"] == 7 and row["total_cost"] == pytest.approx(run["total_cost"])
+    full = httpx.get(gw.url + f"/api/v1/runs/{run['run_id']}").json()
+    assert [s["model"] for s in full["steps"]] == [s["model"] for s in run["steps"]]
+    assert httpx.get(gw.url + "/api/v1/runs/nope").status_code == 404

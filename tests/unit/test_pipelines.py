@@ -203,7 +203,11 @@ async def test_temperature_and_max_tokens_reach_the_call(
         "step_configs": {"a": {"temperature": 0.2, "max_tokens": 50, "max_retries": 0}},
     }
     run = await FunctionPipeline(cfg, router, prompts("a", "b")).run("x")
-    assert [c[2] for c in calls] == [{"temperature": 0.2, "max_tokens": 50}, {"temperature": 0.7}]
+    labels = [{"pipeline": "pipeline", "step": s} for s in ("a", "b")]
+    assert [c[2] for c in calls] == [
+        {"temperature": 0.2, "max_tokens": 50, "labels": labels[0]},
+        {"temperature": 0.7, "labels": labels[1]},
+    ]  # the usage record learns the pipeline and step from the labels
     # max_retries is recorded (no per-call retry budget on the router yet).
     assert [s.max_retries for s in run.steps] == [0, 2]
 

@@ -95,6 +95,9 @@ async def call_plan(
     tracker: StepTracker,
 ) -> Envelope:
     """Serve one LLM call of a step per its plan, recording it on ``tracker``."""
+    pipeline, _, step = route_name.removeprefix("step:").partition("/")
+    # Usage records carry the pipeline and step, so spend can be grouped by step.
+    overrides = {**overrides, "labels": {"pipeline": pipeline, "step": step}}
     if plan.routing == "parallel":
         return await _fan_out(router, plan, messages, route_name, overrides, tracker)
     first = plan.targets[0]

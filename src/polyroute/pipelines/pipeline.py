@@ -124,15 +124,30 @@ class FunctionPipeline:
 
     # -- running ----------------------------------------------------------------------
 
-    async def run(self, content: Any, context: Mapping[str, Any] | None = None) -> PipelineRun:
+    @property
+    def step_names(self) -> list[str]:
+        return [s.name for s in self._steps]
+
+    async def run(
+        self,
+        content: Any,
+        context: Mapping[str, Any] | None = None,
+        on_step: Callable[[str, StepResult | None], None] | None = None,
+    ) -> PipelineRun:
+        """Run every step in order.  ``on_step(name, None)`` fires when a step starts
+        and ``on_step(name, result)`` when it ends (for progress displays)."""
         router, config = self._prepare()
         run = PipelineRun(pipeline=self.name)
         outputs: dict[str, Any] = {}
         for s in self._steps:
             results = {r.step_name: r for r in run.steps}
+            if on_step is not None:
+                on_step(s.name, None)
             result = await self._execute(
                 s, router, config, content, context or {}, outputs, results
             )
+            if on_step is not None:
+                on_step(s.name, result)
             run.steps.append(result)
             if not result.ok:
                 run.status = "error"

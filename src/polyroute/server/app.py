@@ -73,6 +73,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     add("/api/v1/compare", compare_api.compare, methods=post)
     add("/api/v1/pipeline", pipeline_api.run_pipeline, methods=post)
     add("/api/v1/pipeline/steps/{step_name}/execute", pipeline_api.execute_step, methods=post)
+    add("/api/v1/runs", pipeline_api.list_runs, methods=get)
+    add("/api/v1/runs/{run_id}", pipeline_api.get_run, methods=get)
     add("/api/v1/tasks", admin_api.list_tasks, methods=get)
     add("/api/v1/tasks/{task}", admin_api.put_task, methods=put)
     add("/api/v1/config/reload", admin_api.reload_config, methods=post)

@@ -12,6 +12,7 @@ outputs passed in ``context.outputs`` when a template needs them.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from polyroute.pipelines import (
     PipelineError,
     PromptStep,
 )
+from polyroute.pipelines.store import RunStore
 from polyroute.router import Router
 from polyroute.server.errors import RequestError
 from polyroute.server.http import authorize, gateway_of, read_json
@@ -87,11 +89,41 @@ async def run_pipeline(request: Request) -> Response:
         run = await pipeline.run(content, context)
     except PipelineError as exc:
         raise RequestError(str(exc), status=getattr(exc, "status_code", 400)) from None
+    await run_store(request).asave(run)
     return Response(
         orjson.dumps(run.to_dict()),
         media_type="application/json",
         status_code=200 if run.status == "ok" else 502,
     )
+
+
+def run_store(request: Request) -> RunStore:
+    """One store per app, made on first use (the database URL is the usage store's)."""
+    store: RunStore | None = getattr(request.app.state, "run_store", None)
+    if store is None:
+        store = RunStore(gateway_of(request).router.config.usage.store)
+        request.app.state.run_store = store
+    return store
+
+
+async def list_runs(request: Request) -> Response:
+    authorize(request)
+    try:
+        limit = int(request.query_params.get("limit", "50"))
+    except ValueError:
+        raise RequestError("limit must be an integer", param="limit") from None
+    rows = await asyncio.to_thread(
+        run_store(request).list, max(1, min(limit, 1000)), request.query_params.get("pipeline")
+    )
+    return Response(orjson.dumps({"runs": rows}), media_type="application/json")
+
+
+async def get_run(request: Request) -> Response:
+    authorize(request)
+    body = await asyncio.to_thread(run_store(request).get, request.path_params["run_id"])
+    if body is None:
+        raise RequestError("no such run", status=404, param="run_id")
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 async def execute_step(request: Request) -> Response:
