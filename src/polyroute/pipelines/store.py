@@ -25,8 +25,8 @@ from sqlalchemy import (
     select,
 )
 
+from polyroute.db import make_engine
 from polyroute.pipelines.results import PipelineRun
-from polyroute.usage.tables import make_engine
 
 metadata = MetaData()
 runs = Table(

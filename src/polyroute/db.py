@@ -1,0 +1,66 @@
+"""Database engines for the usage store and pipeline runs (SQLAlchemy).
+
+``sqlite:///path`` (the default) or ``postgresql://…`` (through psycopg 3).
+SQLite runs in WAL mode so readers (``polyroute usage``, the API) do not block
+the writer, and several gateway workers can share one file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
+
+from polyroute.errors import ConfigError
+
+
+def engine_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith("postgresql+psycopg://") and importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(
+            "a PostgreSQL store needs the psycopg package: pip install 'psycopg[binary]'",
+            path="usage.store",
+        )
+    if not url.startswith(("sqlite:", "postgresql+")):
+        raise ConfigError("must start with sqlite:/// or postgresql://", path="usage.store")
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///path`` URL (None for in-memory)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    raw = url[len("sqlite:///") :].split("?", 1)[0]
+    return None if raw in ("", ":memory:") else Path(raw)
+
+
+def make_engine(url: str) -> Engine:
+    url = engine_url(url)
+    kw: dict[str, Any] = {}
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("postgresql+"):
+        kw["pool_pre_ping"] = True  # connections die with the server; check before use
+    if url.startswith("sqlite:") and path is None:
+        # One in-memory database shared by every thread that uses this engine.
+        kw["poolclass"] = StaticPool
+        kw["connect_args"] = {"check_same_thread": False}
+    engine = create_engine(url, **kw)
+    if url.startswith("sqlite:"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
