@@ -16,6 +16,9 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from polyroute.cache import ResponseCache
+from polyroute.cache.envelope import envelope_from_cache
+from polyroute.cache.plan import plan_for
 from polyroute.clock import Clock, SystemClock
 from polyroute.config.load import Settings, load_settings
 from polyroute.config.schema import TIERS, Acceptance, Config
@@ -66,6 +69,10 @@ class Router:
         self.resolver = Resolver(settings, self.clock.time)
         self.cooldown = CooldownTracker(self.config.policies.cooldown, self.clock)
         self.ledger = SpendLedger(self.clock.time)
+        cc = self.config.cache
+        self.cache = ResponseCache.from_config(
+            cc, self.config.state.url, self.clock, prefix=cc.prefix, lock_ttl=cc.lock_ttl
+        )
         self.budget = BudgetGuard(self.config.budget, self.ledger)
         self.limiter = RateLimiter(buckets_for(self.config.state.url), self.clock)
         self._has_limits = any(m.rpm or m.tpm for m in self.catalog) or any(
@@ -199,17 +206,22 @@ class Router:
         timeout: float | None = None,
         validate: Validate = None,
         labels: Mapping[str, str] | None = None,
+        cache: bool | None = None,
+        cache_namespace: str | None = None,
         **params: Any,
     ) -> Envelope:
         """Serve ``messages`` through ``route``; params are OpenAI parameter names.
-        ``labels`` (pipeline, step, api key id, ...) go to the call's record."""
+        ``labels`` (pipeline, step, api key id, ...) go to the call's record;
+        ``cache=False`` opts out of the response cache, ``cache_namespace`` picks one."""
         msgs = _as_messages(messages)
         r = self.resolve(route, product_type)
         tags = {**r.labels, **(labels or {})}
         t0 = self.clock.monotonic()
         started = self.clock.time()
         try:
-            env = await self._serve_chat(r, msgs, params, timeout, validate, tags)
+            env = await self._serve_chat(
+                r, msgs, params, timeout, validate, tags, cache, cache_namespace
+            )
         except Exception as exc:
             latency = self.clock.monotonic() - t0
             self.emit(CallRecord.from_error("chat", r.name, exc, started, latency, tags))
@@ -227,13 +239,17 @@ class Router:
         timeout: float | None,
         validate: Validate,
         tags: Mapping[str, str],
+        cache: bool | None = None,
+        cache_namespace: str | None = None,
     ) -> Envelope:
         """Serve one route, stepping down a tier (when the budget allows it) while the
         whole pool is over ``max_cost_per_request``."""
         notes: list[str] = []
         while True:
             try:
-                env = await self._chat_once(r, msgs, params, timeout, validate, tags)
+                env = await self._chat_once(
+                    r, msgs, params, timeout, validate, tags, cache, cache_namespace
+                )
             except OverBudget:
                 cheapest = min(self._estimate(r, c, msgs, params) for c in r.candidates)
                 lower = self._cheaper_tier(r)
@@ -270,6 +286,8 @@ class Router:
         timeout: float | None,
         validate: Validate,
         tags: Mapping[str, str],
+        cache: bool | None = None,
+        cache_namespace: str | None = None,
     ) -> Envelope:
         call_timeout = timeout or r.timeout
         session = self.sessions.get()
@@ -299,6 +317,49 @@ class Router:
             ctx.budget_skip = lambda c: self.budget.per_request_skip(
                 self._estimate(r, c, msgs, params)
             )
+        plan = None
+        if self.cache is not None:
+            effective = {**r.params, **{k: v for k, v in params.items() if v is not None}}
+            plan = plan_for(
+                r.name,
+                r.cache,
+                [c.info.id for c in r.candidates],
+                msgs,
+                effective,
+                validate if not callable(validate) else None,
+                callable(validate),
+                cache,
+                cache_namespace,
+            )
+        if plan is None or self.cache is None:
+            return await self._spend(ctx, r, msgs, params, tags, call_timeout)
+        fresh: Envelope | None = None
+
+        async def compute() -> dict[str, Any]:
+            nonlocal fresh
+            fresh = await self._spend(ctx, r, msgs, params, tags, call_timeout)
+            return fresh.to_dict(include_raw=True)
+
+        stored, hit = await self.cache.get_or_compute(plan.namespace, plan.key, compute, plan.ttl)
+        if not hit and fresh is not None:
+            return fresh  # the caller whose call reached the provider keeps the real attempts
+        env, saved = envelope_from_cache(stored)
+        env.saved_cost = saved
+        env.route = r.name
+        env.warnings.extend(r.warnings)
+        return env
+
+    async def _spend(
+        self,
+        ctx: CallContext,
+        r: Route,
+        msgs: list[Message],
+        params: Mapping[str, Any],
+        tags: Mapping[str, str],
+        call_timeout: float,
+    ) -> Envelope:
+        """Run the strategy inside the monthly budget: reserve the worst case, settle
+        to the real cost."""
         reservation = None
         if self.budget.limits_for(tags.get("api_key")):
             worst = max(self._estimate(r, c, msgs, params) for c in r.candidates)
@@ -469,6 +530,8 @@ class Router:
 
     async def aclose(self) -> None:
         await self.sessions.close()
+        if self.cache is not None:
+            await self.cache.close()
 
     def close(self) -> None:
         if self._portal is not None:

@@ -76,6 +76,7 @@ class Envelope:
     attempts: list[Attempt] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cache_hit: bool = False
+    saved_cost: float = 0.0  # on a cache hit: what the stored answer cost when it was made
     request_id: str | None = None  # the provider's request id
     finish_reason: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
@@ -104,6 +105,7 @@ class Envelope:
             "retries": self.retries,
             "warnings": list(self.warnings),
             "cache_hit": self.cache_hit,
+            "saved_cost": self.saved_cost,
             "request_id": self.request_id,
             "finish_reason": self.finish_reason,
             "tool_calls": self.tool_calls,
@@ -156,6 +158,7 @@ class CallRecord:
     retries: int = 0
     fallbacks: int = 0
     cache_hit: bool = False
+    saved_cost: float = 0.0
     request_id: str | None = None
     error: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
@@ -182,6 +185,7 @@ class CallRecord:
             retries=env.retries,
             fallbacks=env.fallbacks,
             cache_hit=env.cache_hit,
+            saved_cost=env.saved_cost,
             request_id=env.request_id,
             labels=labels,
             attempts=list(env.attempts),

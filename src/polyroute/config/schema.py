@@ -147,6 +147,15 @@ class Acceptance(Strict):
     min_length: NonNegInt | None = None
 
 
+class RouteCache(Strict):
+    """A route's use of the response cache."""
+
+    enabled: bool = True  # False: this route never reads or writes the cache
+    namespace: str | None = None  # a key of cache.namespaces; else the default limits
+    allow_nonzero_temperature: bool = False  # also cache sampled answers
+    ttl: Annotated[float, Field(gt=0)] | None = None  # overrides the namespace's ttl
+
+
 class CallParams(Strict):
     """Parameters a pool may fix; call parameters override them."""
 
@@ -204,6 +213,7 @@ class PoolConfig(CallParams):
     max_fallbacks: NonNegInt | None = None
     accept: Acceptance | None = None
     schedules: list[Schedule] = Field(default_factory=list)
+    cache: RouteCache | None = None
 
     @field_validator("models", mode="before")
     @classmethod
@@ -286,6 +296,8 @@ class Cache(Strict):
     ttl: Annotated[float, Field(gt=0)] = 3600
     max_entries: Annotated[int, Field(ge=1)] = 1000
     namespaces: dict[str, CacheNamespace] = Field(default_factory=dict)
+    lock_ttl: Annotated[float, Field(gt=0)] = 120.0  # cross-process single-flight lock
+    prefix: str = "polyroute:cache:"
 
 
 class State(Strict):

@@ -25,7 +25,14 @@ from typing import Any
 
 from polyroute.config.catalog import ModelInfo
 from polyroute.config.load import Settings
-from polyroute.config.schema import TIERS, Acceptance, CallParams, PoolConfig, PoolItem
+from polyroute.config.schema import (
+    TIERS,
+    Acceptance,
+    CallParams,
+    PoolConfig,
+    PoolItem,
+    RouteCache,
+)
 from polyroute.config.validate import is_route_ref
 from polyroute.errors import UnknownRouteError
 from polyroute.routing.schedule import active_schedule
@@ -51,6 +58,7 @@ class Route:
     accept: Acceptance | None = None
     max_attempts: int | None = None  # a pipeline step's max_retries + 1
     max_tokens_cap: int | None = None  # a tier's token budget
+    cache: RouteCache | None = None
     warnings: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -231,6 +239,7 @@ class Resolver:
             accept=pool.accept,
             labels=labels,
             warnings=warnings,
+            cache=pool.cache,
         )
 
     def _expand(self, items: list[PoolItem], seen: set[str]) -> list[Candidate]:

@@ -66,6 +66,12 @@ class Gateway:
             router.cooldown.policy = router.config.policies.cooldown
             router.ledger = previous.ledger  # month-to-date spend survives a reload
             router.budget.ledger = previous.ledger
+            same_cache = (
+                router.config.cache == previous.config.cache
+                and router.config.state == previous.config.state
+            )
+            if same_cache:  # keep the stored answers; the keys include each route's pool
+                router.cache = previous.cache
         router.observers = self.observers
         return router
 

@@ -81,5 +81,6 @@ def envelope_headers(env: Envelope) -> dict[str, str]:
         "x-polyroute-attempts": str(len([a for a in env.attempts if a.outcome != "skipped"])),
         "x-polyroute-cost": f"{env.cost:.8f}",
         "x-polyroute-cache": "hit" if env.cache_hit else "miss",
+        **({"x-polyroute-saved-cost": f"{env.saved_cost:.8f}"} if env.cache_hit else {}),
         **({"x-polyroute-simulated": "true"} if env.simulated else {}),
     }

@@ -68,6 +68,17 @@ def product_type_of(request: Request, body: dict[str, Any]) -> str | None:
     return pt or None
 
 
+def cache_choice(request: Request) -> bool | None:
+    """``x-polyroute-cache: off`` or ``Cache-Control: no-cache`` opt out of the cache."""
+    flag = request.headers.get("x-polyroute-cache", "").lower()
+    if (
+        flag in ("off", "no", "false", "0")
+        or "no-cache" in request.headers.get("cache-control", "").lower()
+    ):
+        return False
+    return None
+
+
 def _sse(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
@@ -82,7 +93,12 @@ async def chat_completions(request: Request) -> Response:
     product_type = product_type_of(request, body)
     if not body.get("stream"):
         env = await router.complete(
-            model, messages, product_type=product_type, labels=labels, **params
+            model,
+            messages,
+            product_type=product_type,
+            labels=labels,
+            cache=cache_choice(request),
+            **params,
         )
         raw = env.raw or {}
         return Response(orjson.dumps(raw), media_type=JSON, headers=envelope_headers(env))
