@@ -4,6 +4,14 @@ The public API is what ``__all__`` lists; everything else is internal.
 """
 
 from polyroute._version import __version__
+from polyroute.agents import (
+    BaseAgent,
+    ClassifierAgent,
+    ExpanderAgent,
+    StyleRefinerAgent,
+    ValidatorAgent,
+    WriterAgent,
+)
 from polyroute.clock import Clock, ManualClock, SystemClock
 from polyroute.config.load import Settings, load_settings
 from polyroute.config.schema import Config
@@ -47,14 +55,17 @@ __all__ = [
     "Attempt",
     "AuthError",
     "BadRequestError",
+    "BaseAgent",
     "BudgetExceededError",
     "CallRecord",
+    "ClassifierAgent",
     "Clock",
     "Config",
     "ConfigError",
     "ContentFilterError",
     "ContextWindowExceededError",
     "Envelope",
+    "ExpanderAgent",
     "FallbackTrigger",
     "FanOutResult",
     "InvalidResponseError",
@@ -77,11 +88,14 @@ __all__ = [
     "Router",
     "ServerError",
     "Settings",
+    "StyleRefinerAgent",
     "SystemClock",
     "UnknownRouteError",
     "Usage",
     "Validation",
+    "ValidatorAgent",
     "Verdict",
+    "WriterAgent",
     "__version__",
     "load_settings",
     "should_fallback",
