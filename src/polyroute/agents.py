@@ -29,7 +29,8 @@ from polyroute.types import Envelope, Message
 if TYPE_CHECKING:
     from polyroute.config.catalog import ModelInfo
     from polyroute.facades import ModelPoolManager
-    from polyroute.router import Router, Validate
+    from polyroute.router import Router
+    from polyroute.routing.validators import Validate
 
 log = logging.getLogger("polyroute.agents")
 StyleMode = Literal["full_mimic", "text_only"]

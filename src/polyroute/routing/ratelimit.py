@@ -97,8 +97,7 @@ class RedisBuckets:
             import redis.asyncio as aioredis
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
-                "state.url is redis://: install the 'redis' package "
-                "(pip install redis)"
+                "state.url is redis://: install the 'redis' package (pip install redis)"
             ) from exc
         self._redis: Any = aioredis.from_url(url)
         self._prefix = prefix

@@ -9,7 +9,7 @@ returns a bool, a ``Verdict`` or a ``Validation``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -39,6 +39,8 @@ class Validation:
 
 PASS = Validation(Verdict.PASS)
 ValidatorFn = Callable[[str | None], "Validation | Verdict | bool"]
+# What a caller may pass as ``validate=``: a function, an acceptance block, or its dict.
+Validate = ValidatorFn | Acceptance | Mapping[str, Any] | None
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
