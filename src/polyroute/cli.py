@@ -365,5 +365,43 @@ def ask(
     )
 
 
+@app.command()
+def usage(
+    config: ConfigOpt = None,
+    since: Annotated[
+        str, typer.Option(help="Window start: 30m, 1h, 24h, 7d, or an ISO date/time (UTC).")
+    ] = "24h",
+    until: Annotated[str | None, typer.Option(help="Window end (default: now).")] = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--by",
+            help="Group by model|step|tier|route|key (also provider, pipeline, role, task, "
+            "product_type, status, error_kind, labels.NAME); repeat or comma-separate.",
+        ),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Usage store URL (default: the config's usage.store).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Calls, tokens, cost, latency p50/p95/p99, cache hit and fallback rates, alerts."""
+    from polyroute.usage.errors import UsageStoreError
+    from polyroute.usage.report import render_usage, usage_report
+
+    cfg = _router(config).config.usage
+    url = store or cfg.store
+    groups = [g.strip() for item in (by or ["model"]) for g in item.split(",") if g.strip()]
+    try:
+        if as_json:
+            data = usage_report(url, since, groups, until=until, thresholds=cfg.alerts)
+            typer.echo(json.dumps(data, indent=2))
+        else:
+            render_usage(url, since, groups, _console(), until=until, thresholds=cfg.alerts)
+    except (ValueError, UsageStoreError, ConfigError) as exc:  # bad --since/--by, bad URL
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 if __name__ == "__main__":
     app()

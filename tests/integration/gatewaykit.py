@@ -23,6 +23,9 @@ def free_port() -> int:
 
 class GatewayServer:
     def __init__(self, data: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+        data = dict(data)
+        # Tests must not leave polyroute.db (or a spool) in the working directory.
+        data.setdefault("usage", {"store": "sqlite://", "spool": False})
         self.gateway = Gateway(data=data, environ=environ)
         self.port = free_port()
         config = uvicorn.Config(

@@ -18,6 +18,9 @@ from pydantic import (
     field_validator,
 )
 
+from polyroute.usage.alerts import AlertThresholds
+from polyroute.usage.window import parse_duration
+
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 TIERS: tuple[str, ...] = ("fast", "balanced", "advanced", "expert")
 TASKS: tuple[str, ...] = ("text", "image", "agent", "video-slides")
@@ -314,7 +317,36 @@ class State(Strict):
 
 
 class UsageStore(Strict):
-    store: str = "sqlite:///polyroute.db"
+    """Usage records (one per call) and seed 003's alerts."""
+
+    store: str = "sqlite:///polyroute.db"  # or postgresql://user@host:5432/db
+    enabled: bool = True  # False: no records, no /api/v1/usage, /alerts, /calls
+    batch_size: Annotated[int, Field(ge=1)] = 500  # rows per INSERT; a full batch wakes the writer
+    flush_interval: Annotated[float, Field(gt=0)] = 1.0  # seconds between background writes
+    max_pending: Annotated[int, Field(ge=1)] = 1_000_000  # kept in memory while the DB is down
+    spool: bool = True  # append-only local file per record: nothing lost on SIGKILL or a crash
+    spool_dir: str | None = None  # default: <sqlite file>.spool/, or ./polyroute-usage-spool/
+    window: str = "1h"  # the window of the Prometheus gauges and the alert log
+    alert_interval: Annotated[float, Field(gt=0)] = 60.0  # seconds between alert evaluations
+    alerts: AlertThresholds = Field(default_factory=AlertThresholds)
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, v: str) -> str:
+        if not v.startswith(("sqlite:", "postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError(
+                "must start with sqlite:/// or postgresql:// "
+                "(e.g. sqlite:///polyroute.db, postgresql://user@127.0.0.1:5432/polyroute)"
+            )
+        return v
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        span = parse_duration(v)
+        if span is None or span <= 0:
+            raise ValueError("must be a duration like 15m, 1h, 24h or 7d")
+        return v
 
 
 class Server(Strict):

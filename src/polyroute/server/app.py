@@ -11,31 +11,95 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from polyroute._version import __version__
 from polyroute.errors import PolyrouteError
-from polyroute.server import admin_api, compare_api, openai_api, pipeline_api
+from polyroute.server import admin_api, compare_api, openai_api, pipeline_api, usage_api
 from polyroute.server.errors import RequestError, error_response
 from polyroute.server.gateway import Gateway
 from polyroute.server.metrics import Metrics
 from polyroute.server.status_page import render_status
 
+if TYPE_CHECKING:
+    from polyroute.usage.monitor import UsageMonitor
+    from polyroute.usage.store import UsageStore
+
 log = logging.getLogger("polyroute.server")
+
+
+def _usage(gateway: Gateway, metrics: Metrics) -> tuple[UsageStore | None, UsageMonitor | None]:
+    """The usage store as a call observer, and the monitor behind its gauges and alert log."""
+    cfg = gateway.router.config.usage
+    if not cfg.enabled:
+        return None, None
+    from polyroute.usage import gauges
+    from polyroute.usage.monitor import UsageMonitor
+    from polyroute.usage.store import UsageStore
+    from polyroute.usage.window import parse_duration
+
+    def tier_of(model: str) -> str | None:  # runs on the writer thread
+        info = gateway.router.catalog.get(model)
+        return info.tier if info else None
+
+    store = UsageStore(
+        cfg.store,
+        batch_size=cfg.batch_size,
+        flush_interval=cfg.flush_interval,
+        max_pending=cfg.max_pending,
+        spool=cfg.spool,
+        spool_dir=cfg.spool_dir,
+        tier_of=tier_of,
+    )
+    gateway.observers.append(store.record)
+    monitor = UsageMonitor(
+        store,
+        lambda: gateway.router.config.usage.alerts,  # follows config reloads
+        window=parse_duration(cfg.window) or 3600.0,
+        interval=cfg.alert_interval,
+    )
+    gauges.register(monitor, metrics.registry)
+    return store, monitor
+
+
+async def _start_usage(gateway: Gateway, store: UsageStore, monitor: UsageMonitor) -> None:
+    from polyroute.usage.errors import UsageStoreError
+
+    store.start()
+    try:
+        await store.flush()  # replays what a crashed or cut-off previous run left in the spool
+        by_key, total = await store.month_to_date_by_key()
+    except (UsageStoreError, OSError, SQLAlchemyError) as exc:
+        log.error("usage store unavailable at start (records are kept and retried): %s", exc)
+    else:  # month-to-date spend survives a restart
+        gateway.router.ledger.seed(total)
+        for key, spent in by_key.items():
+            gateway.router.ledger.seed(spent, scope=key)
+    monitor.start()
 
 
 def create_app(gateway: Gateway) -> FastAPI:
     metrics = Metrics()
     gateway.observers.append(metrics.observe)
     metrics.watch_cooldown(gateway.router.cooldown)
+    usage_store, usage_monitor = _usage(gateway, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if usage_store is not None and usage_monitor is not None:
+            await _start_usage(gateway, usage_store, usage_monitor)
         yield
+        if usage_monitor is not None:
+            await usage_monitor.stop()
         await gateway.aclose()
+        if usage_store is not None:
+            # Last: uvicorn has finished every request, so every call has emitted.
+            await usage_store.close()
 
     app = FastAPI(
         title="polyroute gateway",
@@ -47,6 +111,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     )
     app.state.gateway = gateway
     app.state.metrics = metrics
+    app.state.usage_store = usage_store
+    app.state.usage_monitor = usage_monitor
 
     async def on_request_error(request: Request, exc: Exception) -> Response:
         return error_response(exc)
@@ -80,6 +146,9 @@ def create_app(gateway: Gateway) -> FastAPI:
     add("/api/v1/config/reload", admin_api.reload_config, methods=post)
     add("/api/v1/routes", admin_api.list_routes, methods=get)
     add("/api/v1/providers", admin_api.list_providers, methods=get)
+    add("/api/v1/usage", usage_api.usage, methods=get)
+    add("/api/v1/alerts", usage_api.alerts, methods=get)
+    add("/api/v1/calls", usage_api.recent_calls, methods=get)
 
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
@@ -93,6 +162,11 @@ def create_app(gateway: Gateway) -> FastAPI:
         from polyroute.server.http import authorize
 
         authorize(request)
+        if usage_monitor is not None:
+            try:  # the usage gauges read a snapshot; refresh it off the event loop first
+                await usage_monitor.refresh(max_age=5.0)
+            except Exception as exc:  # a down usage database must not fail the scrape
+                log.warning("usage gauges not refreshed: %s", exc)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def index(request: Request) -> Response:
