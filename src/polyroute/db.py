@@ -48,6 +48,8 @@ def make_engine(url: str) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("postgresql+"):
         kw["pool_pre_ping"] = True  # connections die with the server; check before use
+        # An unreachable server must not hang the writer for the whole TCP timeout.
+        kw["connect_args"] = {"connect_timeout": 5}
     if url.startswith("sqlite:") and path is None:
         # One in-memory database shared by every thread that uses this engine.
         kw["poolclass"] = StaticPool

@@ -13,7 +13,7 @@ import os
 import random
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from polyroute.cache import ResponseCache
 from polyroute.clock import Clock, SystemClock
@@ -119,6 +119,24 @@ class Router:
                 )
         return r
 
+    def _resolve_recorded(
+        self,
+        kind: Literal["chat", "stream", "image"],
+        route: str | None,
+        product_type: str | None,
+        labels: Mapping[str, str] | None,
+    ) -> Route:
+        """Resolve, recording a refused call (unknown route, provider not allowed) too:
+        every call leaves a usage record, even one that never reached a model."""
+        try:
+            return self.resolve(route, product_type)
+        except Exception as exc:
+            now = self.clock.time()
+            self.emit(
+                CallRecord.from_error(kind, route or "default", exc, now, 0.0, dict(labels or {}))
+            )
+            raise
+
     def emit(self, record: CallRecord) -> None:
         for observe in self.observers:
             try:
@@ -143,7 +161,7 @@ class Router:
         ``labels`` (pipeline, step, api key id, ...) go to the call's record;
         ``cache=False`` opts out of the response cache, ``cache_namespace`` picks one."""
         msgs = _as_messages(messages)
-        r = self.resolve(route, product_type)
+        r = self._resolve_recorded("chat", route, product_type, labels)
         tags = {**r.labels, **(labels or {})}
         t0 = self.clock.monotonic()
         started = self.clock.time()
@@ -172,7 +190,7 @@ class Router:
         """Stream an answer; fallback is possible until the first chunk arrives.
         Iterate the result for chunks; ``.envelope`` is set once it ends."""
         msgs = _as_messages(messages)
-        r = self.resolve(route, product_type)
+        r = self._resolve_recorded("stream", route, product_type, labels)
         max_tokens = params.get("max_tokens") or r.params.get("max_tokens")
         return RouterStream(
             route=r,
@@ -255,7 +273,7 @@ class Router:
         labels: Mapping[str, str] | None = None,
         **params: Any,
     ) -> Envelope:
-        r = self.resolve(route)
+        r = self._resolve_recorded("image", route, None, labels)
         call_timeout = timeout or r.timeout
         t0 = self.clock.monotonic()
         session = self.sessions.get()

@@ -257,3 +257,17 @@ async def test_cost_from_catalog_prices(fake: FakeProviderThread) -> None:
     assert u.prompt_tokens > 0 and u.completion_tokens > 0
     assert env.cost == pytest.approx((u.prompt_tokens * 1.0 + u.completion_tokens * 2.0) / 1e6)
     await router.aclose()
+
+
+async def test_refused_calls_are_recorded_too(fake: FakeProviderThread) -> None:
+    from polyroute import CallRecord, UnknownRouteError
+
+    router, _ = make_router(fake)
+    records: list[CallRecord] = []
+    router.observers.append(records.append)
+    with pytest.raises(UnknownRouteError):
+        await router.complete("no-such-route", "hi", labels={"api_key": "key_x"})
+    assert [(r.route, r.status, r.labels) for r in records] == [
+        ("no-such-route", "UnknownRouteError", {"api_key": "key_x"})
+    ]
+    await router.aclose()
