@@ -87,5 +87,5 @@ async def _messages(request: Request) -> Response:
         yield encoder.finish((u.prompt_tokens, u.completion_tokens) if u.total_tokens else None)
 
     return StreamingResponse(
-        events(), media_type="text/event-stream", headers=envelope_headers(env)
+        events(), media_type="text/event-stream", headers=envelope_headers(env, streaming=True)
     )

@@ -73,8 +73,10 @@ def require_str(body: dict[str, Any], field: str) -> str:
     return v
 
 
-def envelope_headers(env: Envelope) -> dict[str, str]:
-    return {
+def envelope_headers(env: Envelope, streaming: bool = False) -> dict[str, str]:
+    """Where the answer came from.  A stream's cost is not known when its headers go
+    out, so it has no cost header (the usage record and the final chunk carry it)."""
+    headers = {
         "x-polyroute-route": env.route,
         "x-polyroute-model": env.model,
         "x-polyroute-provider": env.provider,
@@ -84,3 +86,6 @@ def envelope_headers(env: Envelope) -> dict[str, str]:
         **({"x-polyroute-saved-cost": f"{env.saved_cost:.8f}"} if env.cache_hit else {}),
         **({"x-polyroute-simulated": "true"} if env.simulated else {}),
     }
+    if streaming:
+        headers.pop("x-polyroute-cost")
+    return headers

@@ -108,7 +108,7 @@ async def chat_completions(request: Request) -> Response:
     stream = router.stream(model, messages, product_type=product_type, labels=labels, **params)
     first = await stream.start()  # fallback happens here; errors become a JSON answer
     assert stream.envelope is not None
-    headers = envelope_headers(stream.envelope)
+    headers = envelope_headers(stream.envelope, streaming=True)
 
     async def events() -> AsyncIterator[bytes]:
         chunk: Any = first
