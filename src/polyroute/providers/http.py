@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections.abc import Iterator
 
@@ -73,6 +74,7 @@ def transport_errors(provider: str, model: str, timeout: float | None) -> Iterat
         ) from exc
 
 
+@functools.lru_cache(maxsize=256)
 def client_timeout(timeout: float | None, streaming: bool = False) -> aiohttp.ClientTimeout:
     """Whole-call timeout for plain calls; for streams the same value bounds
     the wait for the first byte and for each gap between chunks."""

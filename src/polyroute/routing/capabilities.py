@@ -13,7 +13,7 @@ from polyroute.tokens import count_messages, has_image_input
 from polyroute.types import Message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every call, and frozen init costs more
 class Needs:
     vision: bool = False
     image_generation: bool = False

@@ -64,13 +64,23 @@ class ContextBuilder:
         self.rng = rng
         self.limiter = limiter
         self.has_limits = has_limits
+        self._backoffs: dict[tuple[str, int | None], Backoff] = {}
 
     def backoff(self, route: Route) -> Callable[[Client], Backoff]:
-        retry = self.config.policies.retry
         attempts = route.max_attempts
         if attempts is None and self.config.defaults.max_retries is not None:
             attempts = self.config.defaults.max_retries + 1
-        return lambda client: Backoff.from_policy(retry, client.spec.retry, attempts)
+        return lambda client: self._backoff(client.spec.name, attempts)
+
+    def _backoff(self, provider: str, attempts: int | None) -> Backoff:
+        # Policies are fixed for the router's life: build each combination once.
+        key = (provider, attempts)
+        found = self._backoffs.get(key)
+        if found is None:
+            spec = self.registry.spec(provider)
+            found = Backoff.from_policy(self.config.policies.retry, spec.retry, attempts)
+            self._backoffs[key] = found
+        return found
 
     def build(
         self,

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from polyroute.config.schema import RetryOverride, RetryPolicy
 from polyroute.errors import ProviderError
 
+_NO_OVERRIDE = RetryOverride()
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
@@ -31,7 +33,7 @@ class Backoff:
         override: RetryOverride | None = None,
         max_attempts: int | None = None,
     ) -> Backoff:
-        o = override or RetryOverride()
+        o = override or _NO_OVERRIDE
         return cls(
             max_attempts=max_attempts or o.max_attempts or policy.max_attempts,
             base_delay=policy.base_delay if o.base_delay is None else o.base_delay,

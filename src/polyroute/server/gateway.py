@@ -8,6 +8,7 @@ router shares the HTTP session pool and the cooldown state of the old one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import os
@@ -25,6 +26,7 @@ def _keys(environ: Mapping[str, str], var: str) -> tuple[bytes, ...]:
     return tuple(k.strip().encode() for k in raw.split(",") if k.strip())
 
 
+@functools.lru_cache(maxsize=1024)
 def key_id(key: str) -> str:
     """A short, stable, non-reversible label for a gateway key (for usage records)."""
     return "key_" + hashlib.sha256(key.encode()).hexdigest()[:10]
@@ -48,6 +50,13 @@ class Gateway:
         self._lock = asyncio.Lock()
         self.router = self._build()
         self.generation = 1
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        # Read once per configuration, not per request: the variables are fixed at start.
+        server = self.router.config.server
+        self._api_keys = _keys(self.environ, server.api_keys_env)
+        self._admin_keys = _keys(self.environ, server.admin_keys_env)
 
     def _build(self, previous: Router | None = None) -> Router:
         settings = load_settings(
@@ -88,17 +97,18 @@ class Gateway:
                 raise
             self.router = router
             self.generation += 1
+            self._refresh_keys()
             return router
 
     # -- access -------------------------------------------------------------------------
 
     @property
     def api_keys(self) -> tuple[bytes, ...]:
-        return _keys(self.environ, self.router.config.server.api_keys_env)
+        return self._api_keys
 
     @property
     def admin_keys(self) -> tuple[bytes, ...]:
-        return _keys(self.environ, self.router.config.server.admin_keys_env)
+        return self._admin_keys
 
     @property
     def auth_enabled(self) -> bool:
