@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from polyroute._version import __version__
 from polyroute.errors import PolyrouteError
@@ -24,7 +24,6 @@ from polyroute.server import admin_api, compare_api, openai_api, pipeline_api, u
 from polyroute.server.errors import RequestError, error_response
 from polyroute.server.gateway import Gateway
 from polyroute.server.metrics import Metrics
-from polyroute.server.status_page import render_status
 
 if TYPE_CHECKING:
     from polyroute.usage.monitor import UsageMonitor
@@ -169,11 +168,10 @@ def create_app(gateway: Gateway) -> FastAPI:
                 log.warning("usage gauges not refreshed: %s", exc)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    async def index(request: Request) -> Response:
-        return HTMLResponse(render_status(request.app.state.gateway))
-
     add("/healthz", healthz, methods=get)
     add("/readyz", readyz, methods=get)
     add("/metrics", metrics_endpoint, methods=get)
-    add("/", index, methods=get)
+    from polyroute.server.dashboard import mount
+
+    mount(app)  # "/", "/static/{path}" and the dashboard's JSON endpoints
     return app
