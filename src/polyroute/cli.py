@@ -160,11 +160,22 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", envvar="POLYROUTE_PORT")] = 8080,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    log_level: Annotated[
+        str,
+        typer.Option(
+            help="Log level (info shows every routing decision).", envvar="POLYROUTE_LOG_LEVEL"
+        ),
+    ] = "warning",
+    log_format: Annotated[
+        str,
+        typer.Option(help="text, or json (one object per line).", envvar="POLYROUTE_LOG_FORMAT"),
+    ] = "text",
 ) -> None:
-    """Run the gateway: OpenAI- and Anthropic-compatible HTTP API and a status page."""
+    """Run the gateway: OpenAI- and Anthropic-compatible HTTP API and the dashboard."""
+    from polyroute.logs import setup
     from polyroute.server.serve import serve as run
 
+    setup(log_level, log_format)
     try:
         run(config, host, port, workers, log_level)
     except ConfigError as exc:
