@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from polyroute import errors as E
@@ -34,6 +33,9 @@ from polyroute.providers.http import client_timeout, transport_errors
 from polyroute.providers.openai import parse_chat_completion
 from polyroute.providers.sse import iter_sse
 from polyroute.types import Usage
+
+if TYPE_CHECKING:  # aiohttp loads when the first call is made, not at import
+    import aiohttp
 
 API_VERSION = "2023-06-01"
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from polyroute.types import Message, Usage
+
+if TYPE_CHECKING:  # aiohttp loads when the first call is made, not at import
+    import aiohttp
 
 Wire = Literal["openai", "anthropic", "simulator"]
 

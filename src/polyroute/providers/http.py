@@ -12,10 +12,12 @@ import contextlib
 import functools
 import weakref
 from collections.abc import Iterator
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from polyroute import errors as E
+
+if TYPE_CHECKING:  # aiohttp loads when the first session is made, not at import
+    import aiohttp
 
 
 class SessionPool:
@@ -29,6 +31,8 @@ class SessionPool:
         ] = weakref.WeakKeyDictionary()
 
     def get(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         loop = asyncio.get_running_loop()
         s = self._sessions.get(loop)
         if s is None or s.closed:
@@ -54,6 +58,8 @@ class SessionPool:
 @contextlib.contextmanager
 def transport_errors(provider: str, model: str, timeout: float | None) -> Iterator[None]:
     """Re-raise aiohttp / asyncio failures as polyroute's typed errors."""
+    import aiohttp
+
     try:
         yield
     except E.PolyrouteError:
@@ -78,6 +84,8 @@ def transport_errors(provider: str, model: str, timeout: float | None) -> Iterat
 def client_timeout(timeout: float | None, streaming: bool = False) -> aiohttp.ClientTimeout:
     """Whole-call timeout for plain calls; for streams the same value bounds
     the wait for the first byte and for each gap between chunks."""
+    import aiohttp
+
     if timeout is None:
         return aiohttp.ClientTimeout(total=None)
     if streaming:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from polyroute import errors as E
@@ -28,6 +27,9 @@ from polyroute.providers.classify import classify_http_error, request_id_from
 from polyroute.providers.http import client_timeout, transport_errors
 from polyroute.providers.sse import iter_sse
 from polyroute.types import Usage
+
+if TYPE_CHECKING:  # aiohttp loads when the first call is made, not at import
+    import aiohttp
 
 
 def _headers(endpoint: Endpoint) -> dict[str, str]:

@@ -14,9 +14,7 @@ import hashlib
 import random
 import time
 from collections.abc import AsyncIterator
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from polyroute import errors as E
 from polyroute.providers.base import (
@@ -28,6 +26,9 @@ from polyroute.providers.base import (
     StreamChunk,
 )
 from polyroute.types import Usage
+
+if TYPE_CHECKING:  # aiohttp loads when the first call is made, not at import
+    import aiohttp
 
 SIM_FINGERPRINT = "polyroute-simulator"
 _WORDS = [

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import aiohttp
+if TYPE_CHECKING:  # annotations only; aiohttp loads with the first session
+    import aiohttp
 
 
 @dataclass(slots=True)
