@@ -271,3 +271,15 @@ async def test_refused_calls_are_recorded_too(fake: FakeProviderThread) -> None:
         ("no-such-route", "UnknownRouteError", {"api_key": "key_x"})
     ]
     await router.aclose()
+
+
+async def test_a_provider_echoing_the_key_is_redacted(fake: FakeProviderThread) -> None:
+    router, _ = make_router(fake, policies={"retry": {"max_attempts": 1}})
+    echo = {"kind": "status", "status": 401, "message": f"Incorrect API key provided: {OPENAI_KEY}"}
+    fake.script("model-a", [echo])
+    fake.script("model-b", [echo])
+    with pytest.raises(RouteExhaustedError) as info:
+        await router.complete("ab", "hi")
+    text = str(info.value) + "".join(str(e) for e in info.value.errors)
+    assert OPENAI_KEY not in text and "[redacted]" in text
+    await router.aclose()

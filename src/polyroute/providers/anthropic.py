@@ -7,7 +7,6 @@ URL, headers, status and error mapping, and the stream's terminal-event check.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,7 @@ from polyroute.providers.base import (
     ImageResponse,
     StreamChunk,
 )
-from polyroute.providers.classify import classify_http_error, request_id_from
+from polyroute.providers.classify import endpoint_error, raise_for_status, request_id_from
 from polyroute.providers.http import client_timeout, transport_errors
 from polyroute.providers.openai import parse_chat_completion
 from polyroute.providers.sse import iter_sse
@@ -78,39 +77,13 @@ def _body(endpoint: Endpoint, request: ChatRequest, stream: bool) -> bytes:
         raise E.BadRequestError(str(exc), provider=endpoint.provider, model=request.model) from exc
 
 
-def _redact(body: bytes, endpoint: Endpoint) -> bytes:
-    # Error text is built from the provider's words, so a provider that echoes
-    # the key it was sent would leak it into logs; errors must never show one.
-    if endpoint.api_key is not None and endpoint.api_key.get():
-        return body.replace(endpoint.api_key.get().encode(), b"[redacted]")
-    return body
-
-
-def _error(
-    endpoint: Endpoint, model: str, status: int, body: bytes, headers: Mapping[str, str]
-) -> E.ProviderError:
-    return classify_http_error(
-        provider=endpoint.provider,
-        model=model,
-        status=status,
-        body=_redact(body, endpoint),
-        headers=headers,
-        now=time.time(),
-    )
-
-
 def _event_error(
     endpoint: Endpoint, model: str, data: dict[str, Any], headers: Mapping[str, str]
 ) -> E.ProviderError:
     err = data.get("error")
     typ = err.get("type") if isinstance(err, dict) else None
     status = ERROR_TYPE_STATUS.get(typ or "", 500)  # unknown: a server-side failure
-    return _error(endpoint, model, status, orjson.dumps(data), headers)
-
-
-async def _raise_for_status(resp: aiohttp.ClientResponse, endpoint: Endpoint, model: str) -> None:
-    if resp.status >= 400:
-        raise _error(endpoint, model, resp.status, await resp.read(), resp.headers)
+    return endpoint_error(endpoint, model, status, orjson.dumps(data), headers)
 
 
 def _malformed(endpoint: Endpoint, model: str, why: str, rid: str | None) -> E.ProviderError:
@@ -141,7 +114,7 @@ class AnthropicAdapter:
                 headers=_headers(endpoint, "application/json"),
                 timeout=client_timeout(request.timeout),
             ) as resp:
-                await _raise_for_status(resp, endpoint, request.model)
+                await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
                 headers = resp.headers
                 body = await resp.read()
@@ -171,7 +144,7 @@ class AnthropicAdapter:
                 headers=_headers(endpoint, "text/event-stream"),
                 timeout=client_timeout(request.timeout, streaming=True),
             ) as resp:
-                await _raise_for_status(resp, endpoint, request.model)
+                await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
                 async for ev in iter_sse(resp):
                     if not ev.data:

@@ -8,12 +8,17 @@ phrasing is one line.
 from __future__ import annotations
 
 import email.utils
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from polyroute import errors as E
+from polyroute.providers.base import Endpoint
+
+if TYPE_CHECKING:
+    import aiohttp
 
 # Lower-cased fragments that mean "context window exceeded", from each provider's real errors.
 CONTEXT_WINDOW_MARKERS: tuple[str, ...] = (
@@ -128,3 +133,29 @@ def classify_http_error(
     if status >= 500:
         return E.ServerError(message, **kw)
     return E.BadRequestError(message, **kw)
+
+
+def redact(body: bytes, endpoint: Endpoint) -> bytes:
+    """Error text is built from the provider's words; a provider that echoes the key it
+    was sent would leak it into logs and answers, so the key is cut out first."""
+    if endpoint.api_key is not None and endpoint.api_key.get():
+        return body.replace(endpoint.api_key.get().encode(), b"[redacted]")
+    return body
+
+
+def endpoint_error(
+    endpoint: Endpoint, model: str, status: int, body: bytes, headers: Mapping[str, str]
+) -> E.ProviderError:
+    return classify_http_error(
+        provider=endpoint.provider,
+        model=model,
+        status=status,
+        body=redact(body, endpoint),
+        headers=headers,
+        now=time.time(),
+    )
+
+
+async def raise_for_status(resp: aiohttp.ClientResponse, endpoint: Endpoint, model: str) -> None:
+    if resp.status >= 400:
+        raise endpoint_error(endpoint, model, resp.status, await resp.read(), resp.headers)

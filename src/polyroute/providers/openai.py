@@ -8,7 +8,6 @@ the answer is relayed as parsed; only usage, content and finish_reason are read.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ from polyroute.providers.base import (
     ImageResponse,
     StreamChunk,
 )
-from polyroute.providers.classify import classify_http_error, request_id_from
+from polyroute.providers.classify import raise_for_status, request_id_from
 from polyroute.providers.http import client_timeout, transport_errors
 from polyroute.providers.sse import iter_sse
 from polyroute.types import Usage
@@ -70,20 +69,6 @@ def _malformed(
     )
 
 
-async def _raise_for_status(resp: aiohttp.ClientResponse, endpoint: Endpoint, model: str) -> None:
-    if resp.status < 400:
-        return
-    body = await resp.read()
-    raise classify_http_error(
-        provider=endpoint.provider,
-        model=model,
-        status=resp.status,
-        body=body,
-        headers=resp.headers,
-        now=time.time(),
-    )
-
-
 def parse_chat_completion(
     data: Any, endpoint: Endpoint, model: str, rid: str | None
 ) -> ChatResponse:
@@ -123,7 +108,7 @@ class OpenAIAdapter:
                 headers=_headers(endpoint),
                 timeout=client_timeout(request.timeout),
             ) as resp:
-                await _raise_for_status(resp, endpoint, request.model)
+                await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
                 body = await resp.read()
         try:
@@ -146,7 +131,7 @@ class OpenAIAdapter:
                 headers=headers,
                 timeout=client_timeout(request.timeout, streaming=True),
             ) as resp:
-                await _raise_for_status(resp, endpoint, request.model)
+                await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
                 finished = False
                 async for ev in iter_sse(resp):
@@ -198,7 +183,7 @@ class OpenAIAdapter:
                 headers=_headers(endpoint),
                 timeout=client_timeout(request.timeout),
             ) as resp:
-                await _raise_for_status(resp, endpoint, request.model)
+                await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
                 raw = await resp.read()
         try:
