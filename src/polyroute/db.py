@@ -11,6 +11,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
@@ -42,7 +43,9 @@ def sqlite_path(url: str) -> Path | None:
 
 def make_engine(url: str) -> Engine:
     url = engine_url(url)
-    kw: dict[str, Any] = {}
+    # JSON columns (labels, attempts) through orjson: the writer thread shares the GIL
+    # with the event loop, so its CPU is the gateway's CPU.
+    kw: dict[str, Any] = {"json_serializer": _json_dumps}
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,10 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:"):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _json_dumps(obj: Any) -> str:
+    return orjson.dumps(obj, default=str).decode()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
