@@ -31,11 +31,11 @@ class SessionPool:
         ] = weakref.WeakKeyDictionary()
 
     def get(self) -> aiohttp.ClientSession:
-        import aiohttp
-
         loop = asyncio.get_running_loop()
         s = self._sessions.get(loop)
         if s is None or s.closed:
+            import aiohttp
+
             connector = aiohttp.TCPConnector(
                 limit=self._limit, limit_per_host=self._limit_per_host, ttl_dns_cache=300
             )

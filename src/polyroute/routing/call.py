@@ -96,10 +96,15 @@ class CallContext:
                     await self.rate_limit(client, c)
                 except LocalRateLimitError as exc:
                     raise CandidateFailed(exc, 0) from exc
-            log.info(
-                "candidate chosen",
-                extra={"route": self.route.name, "candidate": info.id, "provider": info.provider},
-            )
+            if log.isEnabledFor(logging.INFO):  # the extra dict is not free on the hot path
+                log.info(
+                    "candidate chosen",
+                    extra={
+                        "route": self.route.name,
+                        "candidate": info.id,
+                        "provider": info.provider,
+                    },
+                )
             env, history = await with_retries(
                 lambda: self.invoke(client, c),
                 self.backoff_for(client),

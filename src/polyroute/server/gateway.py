@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import hashlib
 import hmac
 import os
@@ -98,6 +99,8 @@ class Gateway:
             self.router = router
             self.generation += 1
             self._refresh_keys()
+            gc.collect()  # the old router is garbage now; the new one lives until the next reload
+            gc.freeze()
             return router
 
     # -- access -------------------------------------------------------------------------
