@@ -29,6 +29,7 @@ from polyroute.routing.capabilities import Needs, needs_for_chat
 from polyroute.routing.chat import ChatCall
 from polyroute.routing.contexts import ContextBuilder, merge_params
 from polyroute.routing.cooldown import CooldownTracker
+from polyroute.routing.cooldown_shared import SharedCooldownTracker
 from polyroute.routing.ratelimit import RateLimiter, buckets_for
 from polyroute.routing.resolve import Candidate, Resolver, Route
 from polyroute.routing.strategies import run_strategy
@@ -58,14 +59,15 @@ class Router:
         self.sessions = sessions or SessionPool()
         self.registry = ProviderRegistry(settings.providers, settings.environ)
         self.resolver = Resolver(settings, self.clock.time)
-        self.cooldown = CooldownTracker(self.config.policies.cooldown, self.clock)
+        self.cooldown = cooldown_for(self.config, self.clock)
         self.ledger = SpendLedger(self.clock.time)
         cc = self.config.cache
         self.cache = ResponseCache.from_config(
             cc, self.config.state.url, self.clock, prefix=cc.prefix, lock_ttl=cc.lock_ttl
         )
         self.budget = BudgetGuard(self.config.budget, self.ledger)
-        self.limiter = RateLimiter(buckets_for(self.config.state.url), self.clock)
+        state = self.config.state
+        self.limiter = RateLimiter(buckets_for(state.url, state.prefix), self.clock)
         has_limits = any(m.rpm or m.tpm for m in self.catalog) or any(
             s.rpm or s.tpm for s in settings.providers.values()
         )
@@ -332,6 +334,8 @@ class Router:
 
     async def aclose(self) -> None:
         await self.sessions.close()
+        if isinstance(self.cooldown, SharedCooldownTracker):
+            await self.cooldown.close()
         if self.cache is not None:
             await self.cache.close()
 
@@ -357,3 +361,13 @@ def _as_messages(messages: Sequence[Message] | str) -> list[Message]:
     if isinstance(messages, str):
         return [{"role": "user", "content": messages}]
     return list(messages)
+
+
+def cooldown_for(config: Config, clock: Clock) -> CooldownTracker:
+    """In memory, or shared by every process on the same Redis (``state.url``)."""
+    state = config.state
+    if state.url.startswith(("redis://", "rediss://")):
+        return SharedCooldownTracker(
+            config.policies.cooldown, clock, state.url, state.prefix + "cooldown:"
+        )
+    return CooldownTracker(config.policies.cooldown, clock)

@@ -305,6 +305,7 @@ class Cache(Strict):
 
 class State(Strict):
     url: str = "memory://"
+    prefix: str = "polyroute:"  # Redis key prefix for shared cooldowns and rate limits
 
     @field_validator("url")
     @classmethod

@@ -138,9 +138,9 @@ def limits_for(
     return out
 
 
-def buckets_for(state_url: str) -> BucketStore:
+def buckets_for(state_url: str, prefix: str = "polyroute:") -> BucketStore:
     if state_url.startswith(("redis://", "rediss://")):
-        return RedisBuckets(state_url)
+        return RedisBuckets(state_url, prefix + "rl:")
     return MemoryBuckets()
 
 

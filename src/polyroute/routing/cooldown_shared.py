@@ -1,0 +1,129 @@
+"""Cooldowns shared by every gateway process on one Redis (``state.url: redis://…``).
+
+Each process still counts failures itself; when one of them starts a cooldown it
+writes ``<prefix><model> = until`` (wall-clock seconds, with a matching expiry)
+to Redis, and every process mirrors those keys, refreshing the mirror at most
+once a second in the background.  So a model that trips in one replica is
+skipped by the others within about a second, and the request path never waits
+on Redis: ``cooling_until`` reads only memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from polyroute.clock import Clock
+from polyroute.config.schema import CooldownPolicy
+from polyroute.routing.cooldown import CooldownTracker
+
+log = logging.getLogger("polyroute.cooldown")
+REFRESH_EVERY = 1.0  # seconds between mirror refreshes
+
+
+class SharedCooldownTracker(CooldownTracker):
+    def __init__(
+        self, policy: CooldownPolicy, clock: Clock, url: str, prefix: str = "polyroute:cooldown:"
+    ) -> None:
+        super().__init__(policy, clock)
+        import redis.asyncio as aioredis
+
+        self._redis: Any = aioredis.from_url(url)
+        self._prefix = prefix
+        self._remote: dict[str, float] = {}  # model -> cooling until (wall clock)
+        self._refreshed = float("-inf")
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- writes: local first, then Redis in the background ------------------------------
+
+    def record_failure(
+        self, model: str, retry_after: float | None = None, error: str | None = None
+    ) -> bool:
+        started = super().record_failure(model, retry_after, error)
+        if started:
+            until = self._health[model].cooling_until - self.clock.monotonic()
+            self._spawn(self._publish(model, until))
+        return started
+
+    def record_success(self, model: str) -> None:
+        # Only a model that was (or may be) cooling costs a Redis call: a success of a
+        # healthy model, the common case, stays in memory.
+        h = self._health.get(model)
+        was_cooling = model in self._remote or (h is not None and h.cooling_until > 0)
+        super().record_success(model)
+        self._remote.pop(model, None)
+        if was_cooling:
+            self._spawn(self._redis.delete(self._prefix + model))
+
+    def reset(self, model: str) -> None:
+        super().reset(model)
+        self._remote.pop(model, None)
+        self._spawn(self._redis.delete(self._prefix + model))
+
+    async def _publish(self, model: str, seconds: float) -> None:
+        until = self.clock.time() + seconds
+        self._remote[model] = until
+        await self._redis.set(self._prefix + model, repr(until), px=max(1, int(seconds * 1000)))
+
+    # -- reads: memory only; the mirror refreshes itself ---------------------------------
+
+    def cooling_until(self, model: str) -> float | None:
+        local = super().cooling_until(model)
+        if self.clock.monotonic() - self._refreshed > REFRESH_EVERY:
+            self._refreshed = self.clock.monotonic()
+            self._spawn(self.sync())
+        remote = self._remote.get(model)
+        if remote is None:
+            return local
+        left = remote - self.clock.time()
+        if left <= 0:
+            self._remote.pop(model, None)
+            return local
+        mono = self.clock.monotonic() + left
+        return mono if local is None else max(local, mono)
+
+    async def sync(self) -> None:
+        """Mirror every cooldown in Redis (tests await it; calls schedule it)."""
+        keys = [k async for k in self._redis.scan_iter(match=self._prefix + "*", count=500)]
+        values = await self._redis.mget(keys) if keys else []
+        mirror: dict[str, float] = {}
+        for k, v in zip(keys, values, strict=True):
+            if v is None:
+                continue
+            name = (k.decode() if isinstance(k, bytes) else k)[len(self._prefix) :]
+            try:
+                mirror[name] = float(v)
+            except ValueError:
+                continue
+        self._remote = mirror
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        out = super().snapshot()
+        now = self.clock.time()
+        for model, until in self._remote.items():
+            row = out.setdefault(model, {"failures": 0, "cooling_for": 0.0, "last_error": None})
+            row["cooling_for"] = max(float(row["cooling_for"]), until - now)  # type: ignore[arg-type]
+        return out
+
+    def _spawn(self, coro: Any) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(self._guard(coro))
+        except RuntimeError:  # no loop (sync code): the local state still holds
+            coro.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guard(coro: Any) -> None:
+        try:
+            await coro
+        except Exception as exc:  # Redis down: each process keeps its own cooldowns
+            log.warning("shared cooldown state unavailable: %s", exc)
+
+    async def close(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._redis.aclose()

@@ -1,0 +1,74 @@
+"""Cooldowns shared through Redis: a model that trips in one process is skipped by another."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import pytest
+
+from polyroute import Router
+from polyroute.routing.cooldown_shared import SharedCooldownTracker
+from tests.fakeprovider import FakeProviderThread
+from tests.integration.routerkit import ENV, fake_config
+
+REDIS_URL = os.environ.get("POLYROUTE_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+async def _redis_or_skip() -> None:
+    redis = pytest.importorskip("redis.asyncio")
+    client = redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+    finally:
+        await client.aclose()
+
+
+def _router(fake: FakeProviderThread, prefix: str) -> Router:
+    cfg = fake_config(
+        fake,
+        policies={"retry": {"max_attempts": 1}, "cooldown": {"after_failures": 1, "seconds": 30}},
+        state={"url": REDIS_URL, "prefix": prefix},
+    )
+    return Router.from_config(cfg, environ=ENV)
+
+
+async def test_a_cooldown_in_one_router_is_seen_by_another(fake: FakeProviderThread) -> None:
+    await _redis_or_skip()
+    prefix = f"polyroute-test:{uuid.uuid4().hex}:"
+    one, two = _router(fake, prefix), _router(fake, prefix)
+    assert isinstance(one.cooldown, SharedCooldownTracker)
+    fake.script("model-a", [{"kind": "status", "status": 500}])
+    env = await one.complete("ab", "hi")
+    assert env.model == "b"
+    await asyncio.sleep(0.05)  # the publish runs in the background
+    await two.cooldown.sync()  # type: ignore[attr-defined]
+    before = len(fake.requests_to("/v1/chat/completions"))
+    env = await two.complete("ab", "hi")
+    assert env.model == "b" and env.attempts[0].trigger == "cooldown"
+    assert len(fake.requests_to("/v1/chat/completions")) == before + 1  # a was never called
+    assert two.cooldown.snapshot()["a"]["cooling_for"] > 25  # type: ignore[operator]
+    # a success anywhere clears it everywhere
+    one.cooldown.record_success("a")
+    await asyncio.sleep(0.05)
+    await two.cooldown.sync()  # type: ignore[attr-defined]
+    assert two.cooldown.cooling_until("a") is None
+    await one.aclose()
+    await two.aclose()
+
+
+async def test_redis_down_keeps_local_cooldowns(fake: FakeProviderThread) -> None:
+    cfg = fake_config(
+        fake,
+        policies={"retry": {"max_attempts": 1}, "cooldown": {"after_failures": 1, "seconds": 30}},
+        state={"url": "redis://127.0.0.1:1/0"},  # nothing listens there
+    )
+    router = Router.from_config(cfg, environ=ENV)
+    fake.script("model-a", [{"kind": "status", "status": 500}])
+    assert (await router.complete("ab", "hi")).model == "b"
+    env = await router.complete("ab", "hi")
+    assert env.attempts[0].trigger == "cooldown"  # the local state still holds
+    await router.aclose()
