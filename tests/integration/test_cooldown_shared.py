@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-
-import pytest
 
 from polyroute import Router
 from polyroute.routing.cooldown_shared import SharedCooldownTracker
 from tests.fakeprovider import FakeProviderThread
 from tests.integration.routerkit import ENV, fake_config
-
-REDIS_URL = os.environ.get("POLYROUTE_TEST_REDIS", "redis://127.0.0.1:6379/15")
-
-
-async def _redis_or_skip() -> None:
-    redis = pytest.importorskip("redis.asyncio")
-    client = redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception as exc:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
-    finally:
-        await client.aclose()
+from tests.redisprobe import REDIS_URL, redis_or_skip
 
 
 def _router(fake: FakeProviderThread, prefix: str) -> Router:
@@ -37,7 +22,7 @@ def _router(fake: FakeProviderThread, prefix: str) -> Router:
 
 
 async def test_a_cooldown_in_one_router_is_seen_by_another(fake: FakeProviderThread) -> None:
-    await _redis_or_skip()
+    await redis_or_skip()
     prefix = f"polyroute-test:{uuid.uuid4().hex}:"
     one, two = _router(fake, prefix), _router(fake, prefix)
     assert isinstance(one.cooldown, SharedCooldownTracker)

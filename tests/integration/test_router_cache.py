@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from typing import Any
 
@@ -14,8 +13,8 @@ from polyroute import CallRecord, Router
 from tests.fakeprovider import FakeProviderThread
 from tests.integration.gatewaykit import GatewayServer
 from tests.integration.routerkit import ENV, fake_config, make_router
+from tests.redisprobe import REDIS_URL, redis_or_skip
 
-REDIS_URL = os.environ.get("POLYROUTE_TEST_REDIS", "redis://127.0.0.1:6379/15")
 CACHE = {"enabled": True, "ttl": 60, "max_entries": 100}
 
 
@@ -96,12 +95,10 @@ def _redis_config(fake: FakeProviderThread, prefix: str) -> dict[str, Any]:
 
 
 async def test_redis_cache_is_shared_between_routers(fake: FakeProviderThread) -> None:
-    redis = pytest.importorskip("redis.asyncio")
+    await redis_or_skip()
+    import redis.asyncio as redis
+
     client = redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception as exc:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
     prefix = f"polyroute-test:{uuid.uuid4().hex}:"
     one = Router.from_config(_redis_config(fake, prefix), environ=ENV)
     two = Router.from_config(_redis_config(fake, prefix), environ=ENV)  # another "process"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from typing import Any
 
@@ -12,9 +11,9 @@ import pytest
 from polyroute import ManualClock, Router
 from polyroute.errors import RouteExhaustedError
 from polyroute.routing.ratelimit import Limit, MemoryBuckets, RateLimiter, RedisBuckets
+from tests.redisprobe import REDIS_URL, redis_or_skip
 
 pytestmark = pytest.mark.asyncio
-REDIS_URL = os.environ.get("POLYROUTE_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
 
 def cfg(**extra: Any) -> dict[str, Any]:
@@ -128,12 +127,8 @@ async def test_batch_keeps_order_limits_concurrency_and_reports_progress() -> No
 
 
 async def _redis_or_skip() -> RedisBuckets:
-    try:
-        buckets = RedisBuckets(REDIS_URL, prefix=f"polyroute-test:{uuid.uuid4().hex}:")
-        await buckets._redis.ping()
-    except Exception as exc:  # no server, or no package
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
-    return buckets
+    await redis_or_skip()
+    return RedisBuckets(REDIS_URL, prefix=f"polyroute-test:{uuid.uuid4().hex}:")
 
 
 async def test_redis_buckets_are_shared_between_limiters() -> None:
