@@ -1,65 +1,21 @@
-"""A real gateway with the dashboard mounted (uvicorn on 127.0.0.1, free port).
-
-Like ``tests.integration.gatewaykit.GatewayServer``, but it builds the app
-itself so it can ``mount`` the dashboard: a no-op replacement once
-``create_app`` mounts it.
-"""
+"""The e2e tests' gateway (the integration kit's: ``create_app`` mounts the dashboard)
+and their configuration."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
-from polyroute.server import Gateway, create_app
-from polyroute.server.dashboard import mount
-from tests.integration.gatewaykit import free_port
+from tests.integration.gatewaykit import GatewayServer
 
 
 def paths(app: FastAPI) -> set[str]:
     return {p for r in app.router.routes if isinstance(p := getattr(r, "path", None), str)}
 
 
-class DashboardServer:
-    def __init__(self, data: Mapping[str, Any], environ: Mapping[str, str]) -> None:
-        self.gateway = Gateway(data=data, environ=environ)
-        self.app = create_app(self.gateway)
-        mount(self.app)
-        self.port = free_port()
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("gateway did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.server.should_exit = True
-        self._thread.join(10)
+# create_app mounts the dashboard itself, so the integration kit serves it as it is.
+DashboardServer = GatewayServer
 
 
 def e2e_config(db_url: str, *, usage: bool = True) -> dict[str, Any]:

@@ -27,9 +27,10 @@ class GatewayServer:
         # Tests must not leave polyroute.db (or a spool) in the working directory.
         data.setdefault("usage", {"store": "sqlite://", "spool": False})
         self.gateway = Gateway(data=data, environ=environ)
+        self.app = create_app(self.gateway)
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(self.gateway),
+            self.app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
