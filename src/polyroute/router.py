@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -165,18 +165,30 @@ class Router:
         msgs = _as_messages(messages)
         r = self._resolve_recorded("chat", route, product_type, labels)
         tags = {**r.labels, **(labels or {})}
+        call = ChatCall(self, r, msgs, params, timeout, validate, tags, cache, cache_namespace)
+        return await self._observed("chat", r.name, tags, call.serve)
+
+    async def _observed(
+        self,
+        kind: Literal["chat", "image"],
+        route_name: str,
+        tags: dict[str, str],
+        run: Callable[[], Awaitable[Envelope]],
+    ) -> Envelope:
+        """Run one call, timing it and leaving its record, success or failure, with the
+        observers.  (A stream records itself: it ends after this would have returned.)"""
         t0 = self.clock.monotonic()
         started = self.clock.time()
-        call = ChatCall(self, r, msgs, params, timeout, validate, tags, cache, cache_namespace)
         try:
-            env = await call.serve()
+            env = await run()
         except Exception as exc:
             latency = self.clock.monotonic() - t0
-            self.emit(CallRecord.from_error("chat", r.name, exc, started, latency, tags))
+            self.emit(CallRecord.from_error(kind, route_name, exc, started, latency, tags))
             raise
         env.latency = self.clock.monotonic() - t0
-        self._price_warning(env)
-        self.emit(CallRecord.from_envelope("chat", env, started, tags))
+        if kind == "chat":
+            self._price_warning(env)
+        self.emit(CallRecord.from_envelope(kind, env, started, tags))
         return env
 
     def stream(
@@ -277,12 +289,11 @@ class Router:
     ) -> Envelope:
         r = self._resolve_recorded("image", route, None, labels)
         call_timeout = timeout or r.timeout
-        t0 = self.clock.monotonic()
         session = self.sessions.get()
+        merged = {k: v for k, v in params.items() if v is not None}
 
         async def invoke(client: Client, c: Candidate) -> Envelope:
-            merged = {k: v for k, v in params.items() if v is not None}
-            req = ImageRequest(c.info.name, prompt, merged, call_timeout, c.info.id)
+            req = ImageRequest(c.info.name, prompt, dict(merged), call_timeout, c.info.id)
             resp = await client.adapter.image(session, client.endpoint, req)
             return Envelope(
                 content=None,
@@ -299,16 +310,7 @@ class Router:
 
         ctx = self.contexts.build(r, Needs(image_generation=True), None, None, invoke, call_timeout)
         tags = {**r.labels, **(labels or {})}
-        started = self.clock.time()
-        try:
-            env = await run_strategy(ctx, call_timeout)
-        except Exception as exc:
-            latency = self.clock.monotonic() - t0
-            self.emit(CallRecord.from_error("image", r.name, exc, started, latency, tags))
-            raise
-        env.latency = self.clock.monotonic() - t0
-        self.emit(CallRecord.from_envelope("image", env, started, tags))
-        return env
+        return await self._observed("image", r.name, tags, lambda: run_strategy(ctx, call_timeout))
 
     # -- sync facade and lifecycle ------------------------------------------------------
 

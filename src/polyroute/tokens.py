@@ -89,6 +89,28 @@ def count_messages(messages: list[Message], provider: str = "", model: str = "")
     return total
 
 
+class PromptTokens:
+    """One call's prompt, counted at most once per tokenizer.
+
+    The capability check, the budget estimate and the rate-limit gate all need
+    the prompt's size for each candidate; the count depends only on which
+    encoding the candidate's provider/model uses, so candidates sharing one
+    share the count."""
+
+    __slots__ = ("_by_encoding", "messages")
+
+    def __init__(self, messages: list[Message]) -> None:
+        self.messages = messages
+        self._by_encoding: dict[str | None, int] = {}
+
+    def count(self, provider: str = "", model: str = "") -> int:
+        key = _encoding_for(provider, model)
+        n = self._by_encoding.get(key)
+        if n is None:
+            n = self._by_encoding[key] = count_messages(self.messages, provider, model)
+        return n
+
+
 def has_image_input(messages: list[Message]) -> bool:
     for m in messages:
         content = m.get("content")

@@ -27,7 +27,12 @@ from polyroute.providers.base import (
     ImageResponse,
     StreamChunk,
 )
-from polyroute.providers.classify import endpoint_error, raise_for_status, request_id_from
+from polyroute.providers.classify import (
+    endpoint_error,
+    malformed,
+    raise_for_status,
+    request_id_from,
+)
 from polyroute.providers.http import client_timeout, transport_errors
 from polyroute.providers.openai import parse_chat_completion
 from polyroute.providers.sse import iter_sse
@@ -86,10 +91,6 @@ def _event_error(
     return endpoint_error(endpoint, model, status, orjson.dumps(data), headers)
 
 
-def _malformed(endpoint: Endpoint, model: str, why: str, rid: str | None) -> E.ProviderError:
-    return E.InvalidResponseError(why, provider=endpoint.provider, model=model, request_id=rid)
-
-
 def _stream_chunk(chunk: dict[str, Any], rid: str | None) -> StreamChunk:
     choice = chunk["choices"][0]
     usage = chunk.get("usage")
@@ -121,13 +122,13 @@ class AnthropicAdapter:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise _malformed(endpoint, request.model, "answer is not valid JSON", rid) from exc
+            raise malformed(endpoint, request.model, "answer is not valid JSON", rid) from exc
         if not isinstance(data, dict):
-            raise _malformed(endpoint, request.model, "answer is not a JSON object", rid)
+            raise malformed(endpoint, request.model, "answer is not a JSON object", rid)
         if data.get("type") == "error":
             raise _event_error(endpoint, request.model, data, headers)
         if data.get("type") != "message" or not isinstance(data.get("content"), list):
-            raise _malformed(endpoint, request.model, "answer is not a message with content", rid)
+            raise malformed(endpoint, request.model, "answer is not a message with content", rid)
         return parse_chat_completion(
             to_chat_completion(data, request.model), endpoint, request.model, rid
         )
@@ -152,9 +153,9 @@ class AnthropicAdapter:
                     try:
                         data = orjson.loads(ev.data)
                     except orjson.JSONDecodeError as exc:
-                        raise _malformed(endpoint, request.model, "bad stream event", rid) from exc
+                        raise malformed(endpoint, request.model, "bad stream event", rid) from exc
                     if not isinstance(data, dict):
-                        raise _malformed(endpoint, request.model, "bad stream event", rid)
+                        raise malformed(endpoint, request.model, "bad stream event", rid)
                     if ev.event == "error" or data.get("type") == "error":
                         raise _event_error(endpoint, request.model, data, resp.headers)
                     chunk = converter.feed(data)

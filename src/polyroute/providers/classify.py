@@ -156,6 +156,11 @@ def endpoint_error(
     )
 
 
+def malformed(endpoint: Endpoint, model: str, why: str, rid: str | None) -> E.ProviderError:
+    """A 2xx answer the wire protocol cannot read."""
+    return E.InvalidResponseError(why, provider=endpoint.provider, model=model, request_id=rid)
+
+
 async def raise_for_status(resp: aiohttp.ClientResponse, endpoint: Endpoint, model: str) -> None:
     if resp.status >= 400:
         raise endpoint_error(endpoint, model, resp.status, await resp.read(), resp.headers)

@@ -22,7 +22,7 @@ from polyroute.providers.base import (
     ImageResponse,
     StreamChunk,
 )
-from polyroute.providers.classify import raise_for_status, request_id_from
+from polyroute.providers.classify import malformed, raise_for_status, request_id_from
 from polyroute.providers.http import client_timeout, transport_errors
 from polyroute.providers.sse import iter_sse
 from polyroute.types import Usage
@@ -61,14 +61,6 @@ def _usage(data: Any) -> Usage:
     return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
 
 
-def _malformed(
-    endpoint: Endpoint, request_model: str, why: str, rid: str | None
-) -> E.ProviderError:
-    return E.InvalidResponseError(
-        why, provider=endpoint.provider, model=request_model, request_id=rid
-    )
-
-
 def parse_chat_completion(
     data: Any, endpoint: Endpoint, model: str, rid: str | None
 ) -> ChatResponse:
@@ -76,7 +68,7 @@ def parse_chat_completion(
         choice = data["choices"][0]
         message = choice.get("message") or {}
     except (KeyError, IndexError, TypeError) as exc:
-        raise _malformed(endpoint, model, "answer has no choices[0].message", rid) from exc
+        raise malformed(endpoint, model, "answer has no choices[0].message", rid) from exc
     finish = choice.get("finish_reason")
     if finish == "content_filter" and not message.get("content"):
         raise E.ContentFilterError(
@@ -114,7 +106,7 @@ class OpenAIAdapter:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise _malformed(endpoint, request.model, "answer is not valid JSON", rid) from exc
+            raise malformed(endpoint, request.model, "answer is not valid JSON", rid) from exc
         return parse_chat_completion(data, endpoint, request.model, rid)
 
     async def stream(
@@ -142,7 +134,7 @@ class OpenAIAdapter:
                     try:
                         chunk = orjson.loads(ev.data)
                     except orjson.JSONDecodeError as exc:
-                        raise _malformed(endpoint, request.model, "bad stream chunk", rid) from exc
+                        raise malformed(endpoint, request.model, "bad stream chunk", rid) from exc
                     if "error" in chunk:
                         err = chunk["error"] if isinstance(chunk["error"], dict) else {}
                         raise E.ServerError(
@@ -190,5 +182,5 @@ class OpenAIAdapter:
             data = orjson.loads(raw)
             images = list(data["data"])
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise _malformed(endpoint, request.model, "image answer has no data[]", rid) from exc
+            raise malformed(endpoint, request.model, "image answer has no data[]", rid) from exc
         return ImageResponse(images=images, request_id=rid, raw=data)

@@ -34,12 +34,21 @@ def month_of(epoch: float) -> str:
 
 
 def estimate_cost(
-    info: ModelInfo, messages: list[Message] | None, max_tokens: int | None, images: int = 0
+    info: ModelInfo,
+    messages: list[Message] | None,
+    max_tokens: int | None,
+    images: int = 0,
+    prompt_tokens: int | None = None,
 ) -> float:
-    """Worst-case cost of one call: the prompt as counted now, the whole output allowance."""
+    """Worst-case cost of one call: the prompt as counted now (or ``prompt_tokens``,
+    already counted for this model), the whole output allowance."""
     if images:
         return images * (info.price_per_image or 0.0)
-    prompt = count_messages(messages or [], info.provider, info.name)
+    prompt = (
+        prompt_tokens
+        if prompt_tokens is not None
+        else count_messages(messages or [], info.provider, info.name)
+    )
     out = max_tokens or min(
         info.max_output_tokens or DEFAULT_ESTIMATE_OUTPUT, DEFAULT_ESTIMATE_OUTPUT
     )

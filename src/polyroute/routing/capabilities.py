@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from polyroute.config.catalog import ModelInfo
-from polyroute.tokens import count_messages, has_image_input
+from polyroute.tokens import PromptTokens, count_messages, has_image_input
 from polyroute.types import Message
 
 
@@ -17,12 +17,18 @@ from polyroute.types import Message
 class Needs:
     vision: bool = False
     image_generation: bool = False
-    prompt_tokens: int | None = None  # counted lazily per tokenizer when None
+    prompt: PromptTokens | None = None  # the prompt's size, counted lazily per tokenizer
     max_tokens: int = 0
 
 
-def needs_for_chat(messages: list[Message], max_tokens: int | None) -> Needs:
-    return Needs(vision=has_image_input(messages), max_tokens=int(max_tokens or 0))
+def needs_for_chat(
+    messages: list[Message], max_tokens: int | None, prompt: PromptTokens | None = None
+) -> Needs:
+    return Needs(
+        vision=has_image_input(messages),
+        prompt=prompt if prompt is not None else PromptTokens(messages),
+        max_tokens=int(max_tokens or 0),
+    )
 
 
 def skip_reason(info: ModelInfo, needs: Needs, messages: list[Message] | None) -> str | None:
@@ -34,9 +40,11 @@ def skip_reason(info: ModelInfo, needs: Needs, messages: list[Message] | None) -
     if needs.vision and not info.has("vision"):
         return "capability:vision"
     if info.context_window and messages is not None:
-        prompt = needs.prompt_tokens
-        if prompt is None:
-            prompt = count_messages(messages, info.provider, info.name)
+        prompt = (
+            needs.prompt.count(info.provider, info.name)
+            if needs.prompt is not None
+            else count_messages(messages, info.provider, info.name)
+        )
         if prompt + needs.max_tokens > info.context_window:
             return "context_window"
     return None

@@ -9,7 +9,7 @@ case against the monthly budget and settles to the real cost.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from polyroute.cache.envelope import envelope_from_cache
@@ -24,6 +24,7 @@ from polyroute.routing.contexts import merge_params
 from polyroute.routing.resolve import Candidate, Route
 from polyroute.routing.strategies import OverBudget, run_strategy
 from polyroute.routing.validators import Validate
+from polyroute.tokens import PromptTokens
 from polyroute.types import Envelope, Message
 
 if TYPE_CHECKING:
@@ -41,6 +42,12 @@ class ChatCall:
     tags: Mapping[str, str]
     cache: bool | None = None
     cache_namespace: str | None = None
+    # Shared by the capability check, every cost estimate and the rate-limit gate of
+    # every pass (a step down keeps the prompt), so each tokenizer counts it once.
+    prompt: PromptTokens = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.prompt = PromptTokens(self.messages)
 
     async def serve(self) -> Envelope:
         notes: list[str] = []
@@ -63,7 +70,10 @@ class ChatCall:
 
     def estimate(self, c: Candidate) -> float:
         return estimate_cost(
-            c.info, self.messages, merge_params(self.route, c, self.params).get("max_tokens")
+            c.info,
+            self.messages,
+            merge_params(self.route, c, self.params).get("max_tokens"),
+            prompt_tokens=self.prompt.count(c.info.provider, c.info.name),
         )
 
     def _cheaper_tier(self) -> Route | None:
@@ -100,7 +110,12 @@ class ChatCall:
 
         max_tokens = self.params.get("max_tokens") or r.params.get("max_tokens")
         ctx = router.contexts.build(
-            r, needs_for_chat(msgs, max_tokens), msgs, self.validate, invoke, call_timeout
+            r,
+            needs_for_chat(msgs, max_tokens, self.prompt),
+            msgs,
+            self.validate,
+            invoke,
+            call_timeout,
         )
         if router.config.budget.max_cost_per_request is not None:
             ctx.budget_skip = lambda c: router.budget.per_request_skip(self.estimate(c))

@@ -21,7 +21,7 @@ from polyroute.routing.ratelimit import RateLimiter, limits_for
 from polyroute.routing.resolve import Candidate, Route
 from polyroute.routing.retry import Backoff
 from polyroute.routing.validators import Validate, Validation, acceptance_validator, normalize
-from polyroute.tokens import count_messages
+from polyroute.tokens import PromptTokens
 from polyroute.types import Message
 
 
@@ -105,11 +105,12 @@ class ContextBuilder:
         )
         ctx.warnings.extend(route.warnings)
         if self.has_limits:
-            ctx.rate_limit = self._gate(messages, needs.max_tokens, timeout or route.timeout)
+            prompt = needs.prompt or PromptTokens(messages or [])
+            ctx.rate_limit = self._gate(prompt, needs.max_tokens, timeout or route.timeout)
         return ctx
 
     def _gate(
-        self, messages: list[Message] | None, max_tokens: int, wait_budget: float
+        self, prompt: PromptTokens, max_tokens: int, wait_budget: float
     ) -> Callable[[Client, Candidate], Any]:
         async def acquire(client: Client, c: Candidate) -> float:
             limits = limits_for(
@@ -119,7 +120,7 @@ class ContextBuilder:
                 client.spec.name,
                 client.spec.rpm,
                 client.spec.tpm,
-                lambda: count_messages(messages or [], c.info.provider, c.info.name) + max_tokens,
+                lambda: prompt.count(c.info.provider, c.info.name) + max_tokens,
             )
             return await self.limiter.acquire(limits, wait_budget, c.info.id)
 
