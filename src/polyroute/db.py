@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import create_engine, event
+from sqlalchemy import MetaData, create_engine, event, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from polyroute.errors import ConfigError
@@ -61,6 +62,18 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:"):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def create_tables(engine: Engine, metadata: MetaData) -> None:
+    """Create ``metadata``'s tables where missing.  Several gateway workers may race
+    to create them: losing that race (the table appeared between the check and
+    CREATE) is not an error."""
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except SQLAlchemyError:
+        existing = set(inspect(engine).get_table_names())
+        if not all(t.name in existing for t in metadata.sorted_tables):
+            raise
 
 
 def _json_dumps(obj: Any) -> str:

@@ -25,7 +25,7 @@ from sqlalchemy import (
     select,
 )
 
-from polyroute.db import make_engine
+from polyroute.db import create_tables, make_engine
 from polyroute.pipelines.results import PipelineRun
 
 metadata = MetaData()
@@ -49,7 +49,7 @@ runs = Table(
 class RunStore:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
 
     def save(self, run: PipelineRun) -> None:
         body = run.to_dict()

@@ -8,20 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from polyroute.config.validate import route_names
 from polyroute.router import Router
 from polyroute.server.errors import RequestError
-from polyroute.server.http import authorize, gateway_of, read_json
-
-JSON = "application/json"
-
-
-def _json(obj: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(obj), status_code=status, media_type=JSON)
+from polyroute.server.http import authorize, gateway_of, json_response, read_json
 
 
 def _task_view(router: Router, task: str) -> dict[str, Any]:
@@ -42,7 +35,7 @@ def _task_view(router: Router, task: str) -> dict[str, Any]:
 async def list_tasks(request: Request) -> Response:
     authorize(request)
     router = gateway_of(request).router
-    return _json({"tasks": [_task_view(router, t) for t in router.config.tasks]})
+    return json_response({"tasks": [_task_view(router, t) for t in router.config.tasks]})
 
 
 def _ref(router: Router, provider: Any, model: Any, task: str, field: str) -> str | None:
@@ -89,14 +82,14 @@ async def put_task(request: Request) -> Response:
     )
     models = [primary] + ([fallback] if fallback and fallback != primary else [])
     new = await gw.reload({"tasks": {task: {"models": models}}})
-    return _json(_task_view(new, task))
+    return json_response(_task_view(new, task))
 
 
 async def reload_config(request: Request) -> Response:
     authorize(request, admin=True)
     gw = gateway_of(request)
     await gw.reload()
-    return _json({"reloaded": True, "generation": gw.generation})
+    return json_response({"reloaded": True, "generation": gw.generation})
 
 
 async def list_routes(request: Request) -> Response:
@@ -127,7 +120,7 @@ async def list_routes(request: Request) -> Response:
                 ],
             }
         )
-    return _json({"routes": rows})
+    return json_response({"routes": rows})
 
 
 async def list_providers(request: Request) -> Response:
@@ -148,4 +141,4 @@ async def list_providers(request: Request) -> Response:
                 "key_page": st.key_page,
             }
         )
-    return _json({"providers": out})
+    return json_response({"providers": out})

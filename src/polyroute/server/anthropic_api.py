@@ -11,24 +11,25 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from polyroute.errors import InvalidResponseError, PolyrouteError
 from polyroute.server import anthropic_compat as ac
 from polyroute.server.errors import RequestError, error_body, status_for
-from polyroute.server.http import authorize, envelope_headers, gateway_of, read_json
-
-JSON = "application/json"
+from polyroute.server.http import (
+    authorize,
+    envelope_headers,
+    gateway_of,
+    json_response,
+    read_json,
+)
 
 
 def _error(exc: BaseException) -> Response:
     status = status_for(exc)
     message = error_body(exc)["error"]["message"]
-    return Response(
-        orjson.dumps(ac.anthropic_error_body(status, message)), status_code=status, media_type=JSON
-    )
+    return json_response(ac.anthropic_error_body(status, message), status=status)
 
 
 async def messages(request: Request) -> Response:
@@ -59,7 +60,7 @@ async def _messages(request: Request) -> Response:
                 provider=env.provider,
                 model=env.model,
             ) from None
-        return Response(orjson.dumps(msg), media_type=JSON, headers=envelope_headers(env))
+        return json_response(msg, headers=envelope_headers(env))
 
     stream = router.stream(
         call.model, call.messages, product_type=product_type, labels=labels, **call.params

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from polyroute.server.errors import RequestError
-from polyroute.server.http import authorize, gateway_of, read_json
+from polyroute.server.http import authorize, gateway_of, json_response, read_json
 from polyroute.types import FanOutResult
 
 
@@ -74,4 +73,4 @@ async def compare(request: Request) -> Response:
         raise RequestError("'parameters' must be an object", param="parameters")
     results = await gateway_of(request).router.fan_out(target, messages, labels=labels, **params)
     cards = [_card(r) for r in results]
-    return Response(orjson.dumps({"results": cards}), media_type="application/json")
+    return json_response({"results": cards})

@@ -48,9 +48,9 @@ def status_for(exc: BaseException) -> int:
     if isinstance(exc, E.AllCoolingDownError):
         return 503
     if isinstance(exc, E.RouteExhaustedError):
-        tried = [a for a in exc.attempts if a.outcome == "error"]
-        if tried and all(a.trigger == "rate_limit" for a in tried):
+        if exc.all_rate_limited:
             return 429
+        tried = [a for a in exc.attempts if a.outcome == "error"]
         if tried and all(a.trigger == "timeout" for a in tried):
             return 504
         return 502

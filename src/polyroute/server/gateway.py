@@ -27,6 +27,17 @@ def _keys(environ: Mapping[str, str], var: str) -> tuple[bytes, ...]:
     return tuple(k.strip().encode() for k in raw.split(",") if k.strip())
 
 
+def settle_heap() -> None:
+    """Move everything alive after start-up (or a reload) out of the collector's reach.
+
+    The config, catalog, routes and modules live for the whole process; left in the
+    young generations they are promoted and rescanned, and full collections under
+    load took ~10 % of the gateway's time (75 ms pauses).  Measured in
+    bench/ab_gateway.py: +46 % requests/s, p99 90 ms -> 24 ms."""
+    gc.collect()
+    gc.freeze()
+
+
 @functools.lru_cache(maxsize=1024)
 def key_id(key: str) -> str:
     """A short, stable, non-reversible label for a gateway key (for usage records)."""
@@ -99,8 +110,7 @@ class Gateway:
             self.router = router
             self.generation += 1
             self._refresh_keys()
-            gc.collect()  # the old router is garbage now; the new one lives until the next reload
-            gc.freeze()
+            settle_heap()  # the old router is garbage now; the new one lives until the next reload
             return router
 
     # -- access -------------------------------------------------------------------------

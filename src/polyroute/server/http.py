@@ -10,10 +10,18 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
+from starlette.responses import Response
 
 from polyroute.server.errors import RequestError
 from polyroute.server.gateway import Gateway, key_id
 from polyroute.types import Envelope
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer encoded with orjson (every endpoint's success path)."""
+    return Response(
+        orjson.dumps(obj), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def gateway_of(request: Request) -> Gateway:

@@ -23,6 +23,7 @@ from polyroute.server.http import (
     authorize,
     envelope_headers,
     gateway_of,
+    json_response,
     read_json,
     require_str,
 )
@@ -30,7 +31,6 @@ from polyroute.server.http import (
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # Fields polyroute consumes itself; everything else is an upstream parameter.
 OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "metadata", "store"})
-JSON = "application/json"
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,8 +100,7 @@ async def chat_completions(request: Request) -> Response:
             cache=cache_choice(request),
             **params,
         )
-        raw = env.raw or {}
-        return Response(orjson.dumps(raw), media_type=JSON, headers=envelope_headers(env))
+        return json_response(env.raw or {}, headers=envelope_headers(env))
 
     opts = body.get("stream_options")
     include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
@@ -147,7 +146,7 @@ async def images_generations(request: Request) -> Response:
         raise RequestError("n must be an integer from 1 to 10", param="n")
     env = await gateway_of(request).router.generate_image(model, prompt, labels=labels, **params)
     out = {"created": int(time.time()), "data": env.images or []}
-    return Response(orjson.dumps(out), media_type=JSON, headers=envelope_headers(env))
+    return json_response(out, headers=envelope_headers(env))
 
 
 async def list_models(request: Request) -> Response:
@@ -162,4 +161,4 @@ async def list_models(request: Request) -> Response:
         {"id": name, "object": "model", "created": now, "owned_by": "polyroute"}
         for name in route_names(router.config)
     ]
-    return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
+    return json_response({"object": "list", "data": data})

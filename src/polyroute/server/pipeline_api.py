@@ -29,7 +29,7 @@ from polyroute.pipelines import (
 from polyroute.pipelines.store import RunStore
 from polyroute.router import Router
 from polyroute.server.errors import RequestError
-from polyroute.server.http import authorize, gateway_of, read_json
+from polyroute.server.http import authorize, gateway_of, json_response, read_json
 
 GENERIC_PROMPT = (
     "You are the '{step}' step of a content pipeline.\nInput:\n{{content}}\n\nContext:\n{{context}}"
@@ -90,11 +90,7 @@ async def run_pipeline(request: Request) -> Response:
     except PipelineError as exc:
         raise RequestError(str(exc), status=getattr(exc, "status_code", 400)) from None
     await run_store(request).asave(run)
-    return Response(
-        orjson.dumps(run.to_dict()),
-        media_type="application/json",
-        status_code=200 if run.status == "ok" else 502,
-    )
+    return json_response(run.to_dict(), status=200 if run.status == "ok" else 502)
 
 
 def run_store(request: Request) -> RunStore:
@@ -115,7 +111,7 @@ async def list_runs(request: Request) -> Response:
     rows = await asyncio.to_thread(
         run_store(request).list, max(1, min(limit, 1000)), request.query_params.get("pipeline")
     )
-    return Response(orjson.dumps({"runs": rows}), media_type="application/json")
+    return json_response({"runs": rows})
 
 
 async def get_run(request: Request) -> Response:
@@ -123,7 +119,7 @@ async def get_run(request: Request) -> Response:
     body = await asyncio.to_thread(run_store(request).get, request.path_params["run_id"])
     if body is None:
         raise RequestError("no such run", status=404, param="run_id")
-    return Response(orjson.dumps(body), media_type="application/json")
+    return json_response(body)
 
 
 async def execute_step(request: Request) -> Response:
@@ -137,8 +133,4 @@ async def execute_step(request: Request) -> Response:
         result = await pipeline.run_step(step_name, content, context, outputs=outputs)
     except PipelineError as exc:
         raise RequestError(str(exc), status=getattr(exc, "status_code", 400)) from None
-    return Response(
-        orjson.dumps(result.to_dict()),
-        media_type="application/json",
-        status_code=200 if result.ok else 502,
-    )
+    return json_response(result.to_dict(), status=200 if result.ok else 502)

@@ -11,26 +11,20 @@ or the config's ``usage.alerts``.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from polyroute.server.errors import RequestError
-from polyroute.server.http import authorize, gateway_of
+from polyroute.server.http import authorize, gateway_of, json_response
 from polyroute.usage.alerts import AlertThresholds
 from polyroute.usage.window import iso, parse_time
 
 if TYPE_CHECKING:
     from polyroute.usage.store import UsageStore
 
-JSON = "application/json"
 MAX_LIMIT = 1000
-
-
-def _json(obj: Any) -> Response:
-    return Response(orjson.dumps(obj), media_type=JSON)
 
 
 def _store(request: Request) -> UsageStore:
@@ -82,7 +76,7 @@ async def usage(request: Request) -> Response:
     by = _group_by(request)
     totals = await store.totals(since, until)
     rows = await store.summary(since, until, by) if by else []
-    return _json(
+    return json_response(
         {"since": iso(since), "until": iso(until), "by": by, "totals": totals, "rows": rows}
     )
 
@@ -95,7 +89,7 @@ async def alerts(request: Request) -> Response:
     since, until = _window(request, "1h")
     thresholds = _thresholds(request)
     totals, by_tier, found = await window_view(store, thresholds, since, until)
-    return _json(
+    return json_response(
         {
             "since": iso(since),
             "until": iso(until),
@@ -121,4 +115,4 @@ async def recent_calls(request: Request) -> Response:
         calls = await store.recent(int(raw), filters)
     except GroupByError as exc:
         raise RequestError(f"unknown filter: {exc}", param=exc.name) from None
-    return _json({"calls": calls})
+    return json_response({"calls": calls})

@@ -25,9 +25,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Insert, MetaData, inspect
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
-from polyroute.db import make_engine, sqlite_path
+from polyroute.db import create_tables, make_engine, sqlite_path
 from polyroute.types import CallRecord
 from polyroute.usage import queries
 from polyroute.usage.errors import UsageStoreError
@@ -177,15 +176,9 @@ class UsageStore:
             conn.execute(self._insert, list(rows))
 
     def ensure_schema(self) -> None:
-        if self._schema_ready:
-            return
-        try:
-            self.metadata.create_all(self.engine, checkfirst=True)
-        except SQLAlchemyError:
-            # Another worker may have created it between our check and CREATE.
-            if not inspect(self.engine).has_table(self.table.name):
-                raise
-        self._schema_ready = True
+        if not self._schema_ready:
+            create_tables(self.engine, self.metadata)
+            self._schema_ready = True
 
     # -- queries ------------------------------------------------------------------------
 
@@ -194,15 +187,15 @@ class UsageStore:
             self._schema_ready = inspect(conn).has_table(self.table.name)
         return self._schema_ready
 
-    async def _read(self, fn: Callable[[Connection], T], empty: T) -> T:
-        def run() -> T:
-            db = sqlite_path(self.url)
-            if db is not None and not db.exists():
-                return empty  # reading must not create a database file
-            with self.engine.connect() as conn:
-                return fn(conn) if self._exists(conn) else empty
+    def _read_sync(self, fn: Callable[[Connection], T], empty: T) -> T:
+        db = sqlite_path(self.url)
+        if db is not None and not db.exists():
+            return empty  # reading must not create a database file
+        with self.engine.connect() as conn:
+            return fn(conn) if self._exists(conn) else empty
 
-        return await asyncio.to_thread(run)
+    async def _read(self, fn: Callable[[Connection], T], empty: T) -> T:
+        return await asyncio.to_thread(self._read_sync, fn, empty)
 
     async def summary(
         self,
@@ -243,7 +236,7 @@ class UsageStore:
     ) -> float:
         """USD spent this calendar month (UTC), all keys or one, including records
         accepted but not yet written."""
-        by_key, total = await self._month_to_date(now)
+        by_key, total = await self.month_to_date_by_key(now)
         return total if api_key is None else by_key.get(api_key, 0.0)
 
     async def month_to_date_by_key(
@@ -251,22 +244,17 @@ class UsageStore:
     ) -> tuple[dict[str, float], float]:
         """This month's spend per API key id, and in total: what a budget ledger
         is seeded with at start (``ledger.seed(total)``, ``ledger.seed(v, key)``)."""
-        return await self._month_to_date(now)
-
-    async def _month_to_date(self, now: float | datetime | None) -> tuple[dict[str, float], float]:
         at = time.time() if now is None else _epoch(now, time.time())
         assert at is not None
         start = month_start(at)
 
         def read() -> tuple[dict[str, float], float]:
-            db = sqlite_path(self.url)
-            if db is not None and not db.exists():
-                return {}, 0.0
-            with self.engine.connect() as conn:
-                if not self._exists(conn):
-                    return {}, 0.0
+            def costs_since(conn: Connection) -> tuple[dict[str, float], float]:
                 by_key = queries.cost_by_key_since(conn, self.table, start)
                 return by_key, queries.cost_since(conn, self.table, start, None)
+
+            none: tuple[dict[str, float], float] = ({}, 0.0)
+            return self._read_sync(costs_since, none)
 
         def run() -> tuple[dict[str, float], float]:
             w = self._writer

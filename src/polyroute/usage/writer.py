@@ -87,7 +87,7 @@ class Writer:
         if self.spool is None:
             self._queue.append(_Item(rid, rec, -1))
         else:
-            line = orjson.dumps({"id": rid, "rec": rec}, option=orjson.OPT_APPEND_NEWLINE)
+            line = _encode(rid, rec)
             with self._append_lock:  # spool order == queue order; close() cannot interleave
                 seg = -1 if self._closed else self.spool.append(line)
                 self._queue.append(_Item(rid, rec, seg))
@@ -331,5 +331,10 @@ class Writer:
             return len(left)
 
 
+def _encode(rid: str, rec: CallRecord) -> bytes:
+    """One spool line; ``_replay_file`` reads it back."""
+    return orjson.dumps({"id": rid, "rec": rec}, option=orjson.OPT_APPEND_NEWLINE)
+
+
 def _line(item: _Item) -> bytes:
-    return orjson.dumps({"id": item.rid, "rec": item.rec}, option=orjson.OPT_APPEND_NEWLINE)
+    return _encode(item.rid, item.rec)
