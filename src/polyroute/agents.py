@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict, Unpack
 
 from polyroute.facades import ModelRole
 from polyroute.patterns.classify import CLASSIFY_PROMPT
@@ -34,6 +34,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("polyroute.agents")
 StyleMode = Literal["full_mimic", "text_only"]
+
+
+class AgentOptions(TypedDict, total=False):
+    """The keyword options every agent takes (see ``BaseAgent``)."""
+
+    system: str | None
+    validate: Validate
+    model_pool: ModelPoolManager | None
+    params: Mapping[str, Any] | None
+
 
 CHECK_PROMPT = (
     "Check the content below{against}.\n\n{content}\n\n"
@@ -152,21 +162,9 @@ class _RoleAgent(BaseAgent):
         self,
         product_type: str | None = None,
         router: Router | None = None,
-        *,
-        system: str | None = None,
-        validate: Validate = None,
-        model_pool: ModelPoolManager | None = None,
-        params: Mapping[str, Any] | None = None,
+        **options: Unpack[AgentOptions],
     ) -> None:
-        super().__init__(
-            self.default_role,
-            product_type,
-            router,
-            system=system,
-            validate=validate,
-            model_pool=model_pool,
-            params=params,
-        )
+        super().__init__(self.default_role, product_type, router, **options)
 
 
 class ClassifierAgent(_RoleAgent):
@@ -216,19 +214,9 @@ class StyleRefinerAgent(_RoleAgent):
         *,
         mode: StyleMode = "text_only",
         images: Sequence[str] = (),
-        system: str | None = None,
-        validate: Validate = None,
-        model_pool: ModelPoolManager | None = None,
-        params: Mapping[str, Any] | None = None,
+        **options: Unpack[AgentOptions],
     ) -> None:
-        super().__init__(
-            product_type,
-            router,
-            system=system,
-            validate=validate,
-            model_pool=model_pool,
-            params=params,
-        )
+        super().__init__(product_type, router, **options)
         if mode not in ("full_mimic", "text_only"):
             raise ValueError(f"mode must be 'full_mimic' or 'text_only', not {mode!r}")
         self.requested_mode: StyleMode = mode

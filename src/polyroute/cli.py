@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -36,6 +38,7 @@ ConfigOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+T = TypeVar("T")
 
 
 def _console() -> Console:
@@ -44,14 +47,31 @@ def _console() -> Console:
     return Console()
 
 
-def _router(config: Path | None) -> Router:
-    from polyroute.router import Router
-
+@contextmanager
+def _config_errors() -> Iterator[None]:
+    """A configuration error ends the command with its message and exit status 2."""
     try:
-        return Router.from_config(config)
+        yield
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _router(config: Path | None) -> Router:
+    from polyroute.router import Router
+
+    with _config_errors():
+        return Router.from_config(config)
+
+
+def _run(router: Router, work: Coroutine[Any, Any, T]) -> T:
+    """Run one of ``router``'s coroutines to completion, then close the router."""
+
+    async def go() -> T:
+        async with router:
+            return await work
+
+    return asyncio.run(go())
 
 
 def _version(value: bool) -> None:
@@ -176,11 +196,8 @@ def serve(
     from polyroute.server.serve import serve as run
 
     setup(log_level, log_format)
-    try:
+    with _config_errors():
         run(config, host, port, workers, log_level)
-    except ConfigError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -206,7 +223,7 @@ def compare(
 
     router = _router(config)
     target: str | list[str] = models_ if models_ else (route or "tier:balanced")
-    results = asyncio.run(_fan_out(router, target, prompt))
+    results = _run(router, router.fan_out(target, prompt))
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2, default=str))
         return
@@ -230,13 +247,6 @@ def compare(
     _console().print(t)
 
 
-async def _fan_out(router: Router, target: str | list[str], prompt: str) -> list[Any]:
-    try:
-        return await router.fan_out(target, prompt)
-    finally:
-        await router.aclose()
-
-
 @app.command()
 def run(
     pipeline_file: Annotated[
@@ -256,13 +266,10 @@ def run(
     """Run a pipeline with a live per-step display and a final table."""
     from polyroute.pipelines.cli_run import run_command
 
-    try:
+    with _config_errors():
         code = run_command(
             pipeline_file, input_file, text, config, pipeline, as_json, not no_store, _console()
         )
-    except ConfigError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
     raise typer.Exit(code)
 
 
@@ -293,8 +300,6 @@ def batch(
     """Run many requests within the rate limits, with a progress bar."""
     from rich.progress import Progress
 
-    from polyroute.errors import PolyrouteError
-
     try:
         lines = [ln for ln in file.read_text("utf-8").splitlines() if ln.strip()]
         requests = [json.loads(ln) for ln in lines]
@@ -306,25 +311,21 @@ def batch(
     router = _router(config)
     with Progress(transient=True) as bar:
         task = bar.add_task("requests", total=len(requests))
-
-        async def go() -> list[Any]:
-            try:
-                return await router.batch(
-                    requests,
-                    concurrency=concurrency,
-                    on_progress=lambda done, total: bar.update(task, completed=done),
-                )
-            finally:
-                await router.aclose()
-
-        results = asyncio.run(go())
+        results = _run(
+            router,
+            router.batch(
+                requests,
+                concurrency=concurrency,
+                on_progress=lambda done, total: bar.update(task, completed=done),
+            ),
+        )
     rows = [
         r.to_dict()
         if not isinstance(r, Exception)
         else {"error": str(r), "error_type": type(r).__name__}
         for r in results
     ]
-    failed = sum(isinstance(r, PolyrouteError | Exception) for r in results)
+    failed = sum(isinstance(r, Exception) for r in results)
     cost = sum(r.cost for r in results if not isinstance(r, Exception))
     if out is not None:
         out.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
@@ -350,15 +351,8 @@ def ask(
     from polyroute.errors import PolyrouteError
 
     router = _router(config)
-
-    async def go() -> Any:
-        try:
-            return await router.complete(route, prompt, product_type=product_type)
-        finally:
-            await router.aclose()
-
     try:
-        env = asyncio.run(go())
+        env = _run(router, router.complete(route, prompt, product_type=product_type))
     except PolyrouteError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -397,10 +391,12 @@ def usage(
     as_json: JsonOpt = False,
 ) -> None:
     """Calls, tokens, cost, latency p50/p95/p99, cache hit and fallback rates, alerts."""
+    from polyroute.config.load import load_settings
     from polyroute.usage.errors import UsageStoreError
     from polyroute.usage.report import render_usage, usage_report
 
-    cfg = _router(config).config.usage
+    with _config_errors():  # only the settings: no router, sessions or cache to open
+        cfg = load_settings(config).config.usage
     url = store or cfg.store
     groups = [g.strip() for item in (by or ["model"]) for g in item.split(",") if g.strip()]
     try:

@@ -45,11 +45,16 @@ async def _ping(router: Router, model: str) -> str:
         env = await router.complete(model, "ping", max_tokens=1, timeout=15)
     except PolyrouteError as exc:
         return f"[red]failed[/red]: {escape(str(exc))}"
-    finally:
-        await router.aclose()
     return f"[green]ok[/green] {env.latency * 1000:.0f} ms" + (
         " (simulated)" if env.simulated else ""
     )
+
+
+async def _ping_all(router: Router, models: dict[str, str]) -> dict[str, str]:
+    """Ping every provider's first model at once (provider -> model), on one event loop."""
+    async with router:
+        results = await asyncio.gather(*(_ping(router, m) for m in models.values()))
+    return dict(zip(models, results, strict=True))
 
 
 def run_doctor(config: Path | None, ping: bool, con: Console) -> int:
@@ -75,6 +80,10 @@ def run_doctor(config: Path | None, ping: bool, con: Console) -> int:
         *(("ping",) if ping else ()),
     ):
         t.add_column(col)
+    pings: dict[str, str] = {}
+    if ping:
+        usable = {n: u.models[0] for n, u in used.items() if router.registry.status(n).usable}
+        pings = asyncio.run(_ping_all(router, usable))
     bad = 0
     missing: list[tuple[str, str, str | None]] = []
     for name in sorted(used):
@@ -90,11 +99,8 @@ def run_doctor(config: Path | None, ping: bool, con: Console) -> int:
         models = ", ".join(used[name].models[:4]) + (" …" if len(used[name].models) > 4 else "")
         row = [name, st.env_var or "-", status, st.base_url or "-", models]
         if ping:
-            if st.usable:
-                result = asyncio.run(_ping(router, used[name].models[0]))
-                bad += "failed" in result
-            else:
-                result = "skipped (no key)"
+            result = pings.get(name, "skipped (no key)")
+            bad += "failed" in result
             row.append(result)
         t.add_row(*row)
     con.print(t)

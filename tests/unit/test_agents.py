@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from polyroute import (
+    FallbackTrigger,
+    ModelExhaustedError,
     ModelPoolManager,
     ModelRole,
     ProviderError,
@@ -21,6 +23,7 @@ from polyroute import (
     Router,
     ServerError,
     Verdict,
+    should_fallback,
 )
 from polyroute.agents import (
     BaseAgent,
@@ -30,6 +33,7 @@ from polyroute.agents import (
     ValidatorAgent,
     WriterAgent,
 )
+from polyroute.routing.validators import PASS, Validation
 
 FLAKY = {"type": "simulator", "simulator": {"failure_rate": 1.0, "error_kinds": ["server_error"]}}
 IMAGE = "https://example.com/reference.png"
@@ -149,9 +153,9 @@ async def test_model_pool_manager_and_role_defaults(router: Router) -> None:
     assert agent.route == "role:expander" and "role='expander'" in repr(agent)
     await agent.call_llm("Expand")
     await agent.call_llm("Again")
-    assert len(agent.calls) == 2 and agent.total_cost == pytest.approx(
-        sum(e.cost for e in agent.calls)
-    )
+    first, second = agent.calls
+    assert first.cost > 0 and second.cost > 0 and first is not second
+    assert agent.total_cost == pytest.approx(first.cost + second.cost)
     with pytest.raises(ValueError, match="unknown role 'poet'"):
         BaseAgent(role="poet", router=router)
     with pytest.raises(TypeError, match="needs a role"):
@@ -267,3 +271,77 @@ async def test_images_join_the_last_user_message(
 def test_style_mode_is_checked(router: Router) -> None:
     with pytest.raises(ValueError, match="mode must be"):
         StyleRefinerAgent(router=router, mode="mimic")  # type: ignore[arg-type]
+
+
+# -- seed 001's pool facades -------------------------------------------------------------
+
+
+def test_pool_manager_skips_cooling_models_and_counts_failures() -> None:
+    router = Router.from_config(
+        {
+            "policies": {"cooldown": {"after_failures": 2}},
+            "roles": {"writer": {"models": ["simulator/gpt-4o", "simulator/gpt-4o-mini"]}},
+        },
+        environ={},
+    )
+    pools = ModelPoolManager(router)
+    assert pools.pool("writer") == ["simulator/gpt-4o", "simulator/gpt-4o-mini"]
+    assert pools.get_model(ModelRole.WRITER).model_id == "simulator/gpt-4o"
+
+    pools.report_failure("simulator/gpt-4o")
+    assert pools.failure_count("simulator/gpt-4o") == 1
+    assert pools.get_model("writer").model_id == "simulator/gpt-4o"  # one failure: still in
+    pools.report_failure("simulator/gpt-4o")
+    assert pools.get_model("writer").model_id == "simulator/gpt-4o-mini"  # cooling down
+
+    pools.reset_failure_count("simulator/gpt-4o")
+    assert pools.failure_count("simulator/gpt-4o") == 0
+    assert pools.get_model("writer").model_id == "simulator/gpt-4o"
+    with pytest.raises(ValueError):
+        pools.pool("poet")
+
+
+def test_pool_manager_without_a_usable_client_is_exhausted() -> None:
+    router = Router.from_config(
+        {"roles": {"writer": {"models": ["openai/gpt-4o", "anthropic/claude-x"]}}}, environ={}
+    )
+    pools = ModelPoolManager(router)
+    with pytest.raises(ModelExhaustedError) as info:
+        pools.get_model("writer")
+    attempts = info.value.attempts
+    assert [(a.model, a.outcome, a.trigger) for a in attempts] == [
+        ("openai/gpt-4o", "error", "missing_credentials"),
+        ("anthropic/claude-x", "error", "missing_credentials"),
+    ]
+    assert "OPENAI_API_KEY" in (attempts[0].error or "")
+    assert pools.failure_count("openai/gpt-4o") == 1  # a missing key counts as a failure
+
+
+async def test_pooled_model_generates_on_its_own_model(router: Router) -> None:
+    model = ModelPoolManager(router).get_model("writer", "landing")
+    assert model.model_id == "simulator/gpt-4o-mini"
+    env = await model.complete("Hero")
+    assert env.model == "simulator/gpt-4o-mini" and env.content
+    assert await model.generate("Hero")
+
+
+def test_should_fallback() -> None:
+    assert should_fallback(None) is None
+    assert should_fallback(ServerError("boom", status=500)) is FallbackTrigger.SERVER_ERROR
+    assert should_fallback(TimeoutError()) is FallbackTrigger.TIMEOUT
+
+    class Checked:
+        validator_result = Validation(Verdict.HARD_FAIL, message="no CTA")
+        title = "ok"
+        body = ""
+
+    assert should_fallback(None, Checked()) is FallbackTrigger.VALIDATOR_HARD_FAIL
+    Checked.validator_result = PASS
+    assert should_fallback(None, Checked(), required_fields=["title"]) is None
+    assert should_fallback(None, Checked(), required_fields=["title", "body"]) is (
+        FallbackTrigger.MISSING_FIELD
+    )
+    assert should_fallback(None, {"title": "t"}, required_fields=["title"]) is None
+    assert should_fallback(None, {"title": []}, required_fields=["title"]) is (
+        FallbackTrigger.MISSING_FIELD
+    )

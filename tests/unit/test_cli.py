@@ -199,6 +199,26 @@ class TestDoctor:
         assert result.exit_code == 2, result.output
         assert "AI_MAX_COST_PER_REQUEST" in result.output
 
+    def test_ping_answers_from_every_usable_provider(self) -> None:
+        result = invoke("doctor", "--ping")
+        assert result.exit_code == 0, result.output
+        assert "ping" in result.stdout and "ok" in result.stdout and "(simulated)" in result.stdout
+        assert "failed" not in result.stdout
+
+    def test_ping_failure_and_missing_key_are_problems(self, clean_env: Path) -> None:
+        cfg = clean_env / "ping.yaml"
+        cfg.write_text(
+            "providers:\n  flaky:\n    type: simulator\n    simulator:\n"
+            "      failure_rate: 1.0\n      error_kinds: [server_error]\n"
+            "policies:\n  retry:\n    max_attempts: 1\n"
+            "tiers:\n  fast:\n    models: [flaky/gpt-4o-mini, openai/gpt-4o-mini]\n"
+        )
+        result = invoke("doctor", "--ping", "--config", str(cfg))
+        assert result.exit_code == 1, result.output
+        assert "failed" in result.stdout  # flaky answered every ping with a 500
+        assert "skipped (no key)" in result.stdout  # openai has no key: never pinged
+        assert "2 problem(s)" in result.stdout
+
     def test_local_polyroute_yaml_is_found(self, clean_env: Path) -> None:
         (clean_env / "polyroute.yaml").write_text("defaults:\n  temperature: 3\n")
         result = invoke("doctor")

@@ -324,7 +324,7 @@ class TestScalarVariables:
             "simulator/llama-3.3-70b-versatile",
             "simulator/command-r-plus",
         ]
-        assert route.warnings
+        assert route.warnings == ("tier expert capped to advanced by budget.max_tier",)
 
     async def test_max_tier_warning_reaches_the_envelope(self) -> None:
         router = Router(load({"AI_MAX_TIER": "balanced"}))

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from polyroute import Router
-from polyroute.logs import JsonFormatter, TextFormatter
+from polyroute.logs import JsonFormatter, TextFormatter, setup
 
 
 @pytest.fixture
@@ -54,3 +54,27 @@ def test_text_formatter_appends_fields() -> None:
     rec.route = "tier:fast"
     rec.reason = "cooldown"
     assert TextFormatter().format(rec).endswith("route=tier:fast reason=cooldown")
+
+
+def test_setup_configures_only_the_polyroute_logger(capsys: pytest.CaptureFixture[str]) -> None:
+    logger = logging.getLogger("polyroute")
+    root_handlers = logging.getLogger().handlers[:]
+    old = (logger.handlers[:], logger.level, logger.propagate)
+    try:
+        setup("info", "json")
+        assert logger.level == logging.INFO and logger.propagate is False
+        [handler] = logger.handlers
+        assert isinstance(handler.formatter, JsonFormatter)
+        logging.getLogger("polyroute.router").info("routed", extra={"route": "tier:fast"})
+        logging.getLogger("polyroute.router").debug("below the level")
+        [line] = capsys.readouterr().err.splitlines()
+        record = json.loads(line)
+        assert record["msg"] == "routed" and record["route"] == "tier:fast"
+        assert record["level"] == "info" and record["logger"] == "polyroute.router"
+
+        setup("warning", "text")  # called again: the handler is replaced, not added
+        [handler] = logger.handlers
+        assert isinstance(handler.formatter, TextFormatter) and logger.level == logging.WARNING
+        assert logging.getLogger().handlers == root_handlers
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = old[0], old[1], old[2]

@@ -45,6 +45,11 @@ def _section(raw: dict[str, Any], *keys: str) -> dict[str, Any]:
     return node
 
 
+def split_csv(value: str) -> list[str]:
+    """``"a, b,,c"`` → ``["a", "b", "c"]`` (how list-valued variables are written)."""
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
 def _with_primary(pool: list[Any], primary: str) -> list[Any]:
     rest = [m for m in pool if (m if isinstance(m, str) else m.get("model")) != primary]
     return [primary, *rest]
@@ -95,8 +100,9 @@ class EnvOverlay:
                 )
         allowed = self._get("ALLOWED_MODEL_PROVIDERS")
         if allowed is not None:
-            names = [p.strip() for p in allowed.split(",") if p.strip()]
-            self._set(raw, "server.allowed_providers", names, "ALLOWED_MODEL_PROVIDERS")
+            self._set(
+                raw, "server.allowed_providers", split_csv(allowed), "ALLOWED_MODEL_PROVIDERS"
+            )
         return raw
 
     def _model(self, var_provider: str, var_model: str, task: str) -> tuple[str, str] | None:

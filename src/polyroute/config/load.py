@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from polyroute.config.catalog import Catalog
 from polyroute.config.defaults import PoolLocalizer, builtin_sections
-from polyroute.config.env import EnvOverlay
+from polyroute.config.env import EnvOverlay, split_csv
 from polyroute.config.schema import Config, ModelEntry, ProviderConfig
 from polyroute.config.validate import check_references
 from polyroute.errors import ConfigError
@@ -112,7 +112,7 @@ def _allowed_providers(raw: Mapping[str, Any], env: Mapping[str, str]) -> frozen
     so the built-in pools leave out providers that are not allowed."""
     var = (env.get("ALLOWED_MODEL_PROVIDERS") or "").strip()
     if var:
-        return frozenset(p.strip() for p in var.split(",") if p.strip())
+        return frozenset(split_csv(var))
     server = raw.get("server")
     listed = server.get("allowed_providers") if isinstance(server, dict) else None
     if isinstance(listed, list):
@@ -209,7 +209,7 @@ def load_settings(
 
     def model_ref(provider: str | None, model: str) -> str:
         if provider is None:
-            if model in catalog or catalog.split_provider_ref(model) or prefer is None:
+            if prefer is None or catalog.is_model_ref(model):
                 return model
             provider = prefer
         info = catalog.get(model)
@@ -218,13 +218,8 @@ def load_settings(
         return f"{provider}/{model}"
 
     def default_for(provider: str, task: str) -> str | None:
-        spec = specs.get(provider)
-        if spec is None:
-            raise ConfigError(
-                f"unknown provider {provider!r}; known: {', '.join(sorted(specs))}",
-                path="AI_*_PROVIDER",
-            )
-        return spec.default_models.get(task)
+        # EnvOverlay has already refused a provider that is not in ``specs``.
+        return specs[provider].default_models.get(task)
 
     overlay = EnvOverlay(overlay_env, model_ref, default_for, frozenset(specs))
     raw = overlay.apply(raw)
