@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 Message = dict[str, Any]
 Outcome = Literal["success", "error", "skipped"]
+# What kind of call a record describes; every kind runs through the same engine.
+Kind = Literal["chat", "stream", "image", "embedding"]
 
 
 @dataclass(slots=True)
@@ -82,6 +84,7 @@ class Envelope:
     tool_calls: list[dict[str, Any]] | None = None
     simulated: bool = False
     images: list[dict[str, Any]] | None = None  # image generation results
+    embeddings: list[list[float]] | None = None  # embedding results, in input order
     raw: dict[str, Any] | None = None  # provider answer in OpenAI shape
 
     @property
@@ -113,6 +116,8 @@ class Envelope:
         }
         if self.images is not None:
             d["images"] = self.images
+        if self.embeddings is not None:
+            d["embeddings"] = self.embeddings
         if include_raw:
             d["raw"] = self.raw
         return d
@@ -145,7 +150,7 @@ class FanOutResult:
 class CallRecord:
     """One finished call, success or not, as observers (metrics, usage store) see it."""
 
-    kind: Literal["chat", "stream", "image"]
+    kind: Kind
     route: str
     model: str | None
     provider: str | None
@@ -167,7 +172,7 @@ class CallRecord:
     @classmethod
     def from_envelope(
         cls,
-        kind: Literal["chat", "stream", "image"],
+        kind: Kind,
         env: Envelope,
         started: float,
         labels: dict[str, str],
@@ -194,7 +199,7 @@ class CallRecord:
     @classmethod
     def from_error(
         cls,
-        kind: Literal["chat", "stream", "image"],
+        kind: Kind,
         route: str,
         exc: BaseException,
         started: float,

@@ -108,7 +108,7 @@ class TestWhereTheConfigComesFrom:
         s = load_settings(environ={})
         assert s.path is None
         assert set(s.config.tiers) == {"fast", "balanced", "advanced", "expert"}
-        assert set(s.config.tasks) == {"text", "image", "agent", "video-slides"}
+        assert set(s.config.tasks) == {"text", "image", "agent", "video-slides", "embedding"}
         assert set(s.config.roles) == {
             "classifier",
             "writer",

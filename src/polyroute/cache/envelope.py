@@ -36,6 +36,7 @@ def envelope_from_cache(d: dict[str, Any]) -> tuple[Envelope, float]:
         tool_calls=d.get("tool_calls"),
         simulated=bool(d.get("simulated", False)),
         images=d.get("images"),
+        embeddings=d.get("embeddings"),
         raw=d.get("raw"),
     )
     return env, float(d.get("cost") or 0.0)

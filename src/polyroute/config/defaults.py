@@ -61,6 +61,8 @@ BUILTIN_TASKS: dict[str, dict[str, Any]] = {
     "image": {"models": ["dall-e-3", "dall-e-2"]},
     "agent": {"models": ["gpt-4.1", "claude-sonnet-4-20250514"]},
     "video-slides": {"models": ["gpt-4o-mini", "claude-3-5-haiku-20241022"]},
+    # Not a seed's task: the default route of /v1/embeddings and Router.embed.
+    "embedding": {"models": ["text-embedding-3-small", "text-embedding-3-large"]},
 }
 
 # Seed 001's roles: light classifier, stable writer/validator, vision-capable refiner.

@@ -25,7 +25,14 @@ _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 TIERS: tuple[str, ...] = ("fast", "balanced", "advanced", "expert")
 TASKS: tuple[str, ...] = ("text", "image", "agent", "video-slides")
 ROLES: tuple[str, ...] = ("classifier", "writer", "expander", "validator", "style_refiner")
-CAPABILITIES: tuple[str, ...] = ("text", "vision", "image_generation", "tools", "json")
+CAPABILITIES: tuple[str, ...] = (
+    "text",
+    "vision",
+    "image_generation",
+    "tools",
+    "json",
+    "embedding",
+)
 Strategy = Literal["single", "fallback", "parallel", "loadbalance", "cascade"]
 Wire = Literal["openai", "openai-compatible", "anthropic", "simulator"]
 

@@ -1,21 +1,24 @@
 """Calling the router for one step: one model, models in fallback order, or all at once.
 
-Fallback over a step's own model list is done here, one ``router.complete``
-per model, because the router falls back only along a route it resolved; an
-API body's ad-hoc list is no such route.  (A Router API taking an ad-hoc pool,
-``router.complete([m1, m2], ...)``, would make this helper unnecessary.)
+A step's models become a ``Route`` (``step_route``) and the engine serves it
+like any other: the same retries (the step's ``max_retries``), fallbacks,
+cooldowns and budgets, and one usage record per call with every attempt.
+A parallel step keeps every model's answer, so it fans out instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from polyroute.errors import BadRequestError, PolyrouteError, RouteExhaustedError
+from polyroute.config.schema import PoolMember
+from polyroute.errors import PolyrouteError, RouteExhaustedError
 from polyroute.pipelines.results import StepTracker, attempts_of
 from polyroute.pipelines.select import StepPlan, Target
-from polyroute.types import Attempt, Envelope, FanOutResult, Message
+from polyroute.routing.resolve import Route
+from polyroute.types import Envelope, FanOutResult, Message
 
 if TYPE_CHECKING:
     from polyroute.router import Router
@@ -26,33 +29,44 @@ def merge_params(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[
     return {**base, **{k: v for k, v in overrides.items() if v is not None}}
 
 
+def step_route(
+    router: Router,
+    targets: Sequence[Target],
+    route_name: str,
+    max_retries: int | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Route:
+    """The step's models in order, each with its own parameters, as one route."""
+    members = [PoolMember(model=t.ref, params=dict(t.params)) for t in targets]
+    return router.resolve(
+        router.resolver.pool(
+            list(members),
+            name=route_name,
+            labels=labels,
+            max_attempts=None if max_retries is None else max_retries + 1,
+            max_fallbacks=len(members) - 1,  # the step lists its models: try them all
+        )
+    )
+
+
 async def complete_in_order(
     router: Router,
     targets: Sequence[Target],
     messages: Sequence[Message],
     route_name: str,
     overrides: Mapping[str, Any],
+    max_retries: int | None = None,
 ) -> Envelope:
-    """Try each target in order until one answers.  The envelope's attempts list
-    the failed models first, as the router's own fallback would."""
-    failed: list[Attempt] = []
-    errors: list[PolyrouteError] = []
-    for t in targets:
-        try:
-            env = await router.complete(t.ref, messages, **merge_params(t.params, overrides))
-        except BadRequestError:
-            raise  # the request itself is at fault: the next model would refuse it too
-        except PolyrouteError as exc:
-            failed.extend(attempts_of(exc, t))
-            errors.append(exc)
-            continue
-        if failed:
-            env.attempts[:0] = failed
-            env.warnings.append(
-                f"{route_name}: fell back to {t.ref} after {len(errors)} model(s) failed"
-            )
-        return env
-    raise RouteExhaustedError(route_name, failed, errors) from (errors[-1] if errors else None)
+    """Try each target in order until one answers: one engine call over a route of
+    the targets, so the envelope (and the one usage record) lists every attempt."""
+    if len(targets) == 1:  # a model or a route name, served as itself
+        t = targets[0]
+        route = router.resolve(t.ref)
+        if max_retries is not None:
+            route = replace(route, max_attempts=max_retries + 1)
+        return await router.complete(route, messages, **merge_params(t.params, overrides))
+    route = step_route(router, targets, route_name, max_retries)
+    return await router.complete(route, messages, **overrides)
 
 
 async def _fan_out(
@@ -101,13 +115,11 @@ async def call_plan(
     if plan.routing == "parallel":
         return await _fan_out(router, plan, messages, route_name, overrides, tracker)
     first = plan.targets[0]
+    targets = plan.targets if plan.routing == "fallback" else plan.targets[:1]
     try:
-        if plan.routing == "fallback":
-            env = await complete_in_order(router, plan.targets, messages, route_name, overrides)
-        else:
-            env = await router.complete(
-                first.ref, messages, **merge_params(first.params, overrides)
-            )
+        env = await complete_in_order(
+            router, targets, messages, route_name, overrides, plan.max_retries
+        )
     except PolyrouteError as exc:
         tracker.failed(exc, first)  # a RouteExhaustedError's attempts name every model tried
         raise

@@ -22,6 +22,8 @@ from polyroute.providers.anthropic_convert import (
 from polyroute.providers.base import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     Endpoint,
     ImageRequest,
     ImageResponse,
@@ -176,6 +178,16 @@ class AnthropicAdapter:
     ) -> ImageResponse:
         raise E.BadRequestError(
             "Anthropic does not generate images; route image work to an image model",
+            provider=endpoint.provider,
+            model=request.model,
+        )
+
+    async def embed(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, request: EmbeddingRequest
+    ) -> EmbeddingResponse:
+        # The model's fault, not the request's: another model in the pool can embed.
+        raise E.ModelNotFoundError(
+            "Anthropic's API has no embeddings; route embedding work to an embedding model",
             provider=endpoint.provider,
             model=request.model,
         )

@@ -119,6 +119,24 @@ class ImageResponse:
     simulated: bool = False
 
 
+@dataclass(slots=True)
+class EmbeddingRequest:
+    model: str
+    inputs: list[str]
+    params: dict[str, Any] = field(default_factory=dict)  # dimensions, encoding_format, user
+    timeout: float | None = None
+    catalog_id: str = ""
+
+
+@dataclass(slots=True)
+class EmbeddingResponse:
+    embeddings: list[list[float]]  # one vector per input, in input order
+    usage: Usage
+    request_id: str | None = None
+    raw: dict[str, Any] | None = None  # OpenAI embeddings shape
+    simulated: bool = False
+
+
 class Adapter(Protocol):
     """One wire protocol.  Implementations are stateless; the session is shared."""
 
@@ -133,3 +151,7 @@ class Adapter(Protocol):
     async def image(
         self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ImageRequest
     ) -> ImageResponse: ...
+
+    async def embed(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, request: EmbeddingRequest
+    ) -> EmbeddingResponse: ...

@@ -17,6 +17,8 @@ from polyroute import errors as E
 from polyroute.providers.base import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     Endpoint,
     ImageRequest,
     ImageResponse,
@@ -153,10 +155,12 @@ class OpenAIAdapter:
                     if chunk.get("usage"):
                         out.usage = _usage(chunk["usage"])
                     yield out
-        # Reaching here means the upstream closed without finish_reason and [DONE]:
+                if finished:
+                    return  # complete after finish_reason, even without "data: [DONE]"
+        # Reaching here means the upstream closed without finish_reason:
         # a truncated answer must not look complete.
         raise E.InvalidResponseError(
-            "stream ended before its terminal event (finish_reason and [DONE])",
+            "stream ended before its terminal event (no finish_reason)",
             provider=endpoint.provider,
             model=request.model,
             request_id=rid,
@@ -184,3 +188,29 @@ class OpenAIAdapter:
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise malformed(endpoint, request.model, "image answer has no data[]", rid) from exc
         return ImageResponse(images=images, request_id=rid, raw=data)
+
+    async def embed(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, request: EmbeddingRequest
+    ) -> EmbeddingResponse:
+        url = endpoint.base_url.rstrip("/") + "/embeddings"
+        body: dict[str, Any] = {"model": request.model, "input": request.inputs}
+        body.update({k: v for k, v in request.params.items() if v is not None})
+        with transport_errors(endpoint.provider, request.model, request.timeout):
+            async with session.post(
+                url,
+                data=orjson.dumps(body),
+                headers=_headers(endpoint),
+                timeout=client_timeout(request.timeout),
+            ) as resp:
+                await raise_for_status(resp, endpoint, request.model)
+                rid = request_id_from(resp.headers)
+                raw = await resp.read()
+        try:
+            data = orjson.loads(raw)
+            rows = sorted(data["data"], key=lambda d: d.get("index", 0))
+            vectors = [row["embedding"] for row in rows]
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise malformed(endpoint, request.model, "embedding answer has no data[]", rid) from exc
+        u = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = Usage(prompt_tokens=int(u.get("prompt_tokens") or 0))
+        return EmbeddingResponse(vectors, usage, request_id=rid, raw=data)

@@ -20,6 +20,8 @@ from polyroute import errors as E
 from polyroute.providers.base import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     Endpoint,
     ImageRequest,
     ImageResponse,
@@ -205,3 +207,26 @@ class SimulatorAdapter:
         ]
         raw = {"created": int(time.time()), "data": images}
         return ImageResponse(images=images, request_id=f"sim-{digest}", raw=raw, simulated=True)
+
+    async def embed(
+        self, session: aiohttp.ClientSession, endpoint: Endpoint, request: EmbeddingRequest
+    ) -> EmbeddingResponse:
+        """A unit vector per input, the same for the same text and model."""
+        await self._maybe_fail(endpoint, request.model)
+        dims = int(request.params.get("dimensions") or 256)
+        vectors: list[list[float]] = []
+        for text in request.inputs:
+            rng = self._rng(endpoint, request.model, "embed", text)
+            v = [rng.gauss(0.0, 1.0) for _ in range(dims)]
+            norm = sum(x * x for x in v) ** 0.5 or 1.0
+            vectors.append([x / norm for x in v])
+        usage = Usage(prompt_tokens=sum(approx_tokens(t) for t in request.inputs))
+        raw = {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)
+            ],
+            "model": request.model,
+            "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens},
+        }
+        return EmbeddingResponse(vectors, usage, request_id="sim-embed", raw=raw, simulated=True)

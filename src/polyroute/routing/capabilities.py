@@ -17,6 +17,7 @@ from polyroute.types import Message
 class Needs:
     vision: bool = False
     image_generation: bool = False
+    embedding: bool = False
     prompt: PromptTokens | None = None  # the prompt's size, counted lazily per tokenizer
     max_tokens: int = 0
 
@@ -35,6 +36,10 @@ def skip_reason(info: ModelInfo, needs: Needs, messages: list[Message] | None) -
     """Why ``info`` cannot serve the request, or None if it can."""
     if needs.image_generation:
         return None if info.has("image_generation") else "capability:image_generation"
+    if needs.embedding:
+        # A model the catalog knows nothing about (``provider/name``) is given its chance.
+        ok = info.has("embedding") or not info.capabilities
+        return None if ok else "capability:embedding"
     if info.capabilities and not info.has("text"):
         return "capability:text"
     if needs.vision and not info.has("vision"):

@@ -51,7 +51,7 @@ class ContextBuilder:
         self,
         config: Config,
         registry: ProviderRegistry,
-        cooldown: Callable[[], CooldownTracker],
+        cooldown: CooldownTracker,
         clock: Clock,
         rng: random.Random,
         limiter: RateLimiter,
@@ -59,7 +59,7 @@ class ContextBuilder:
     ) -> None:
         self.config = config
         self.registry = registry
-        self._cooldown = cooldown  # read at call time: a reload may hand over another tracker
+        self.cooldown = cooldown
         self.clock = clock
         self.rng = rng
         self.limiter = limiter
@@ -95,7 +95,7 @@ class ContextBuilder:
             route=route,
             invoke=invoke,
             registry=self.registry,
-            cooldown=self._cooldown(),
+            cooldown=self.cooldown,
             backoff_for=self.backoff(route),
             clock=self.clock,
             rng=self.rng,

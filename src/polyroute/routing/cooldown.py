@@ -27,6 +27,10 @@ class CooldownTracker:
         self.clock = clock
         self._health: dict[str, ModelHealth] = {}
 
+    def reconfigure(self, policy: CooldownPolicy) -> None:
+        """A reload's new policy; the counts and cooldowns in progress stay."""
+        self.policy = policy
+
     def _h(self, model: str) -> ModelHealth:
         h = self._health.get(model)
         if h is None:

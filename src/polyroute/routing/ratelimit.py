@@ -39,6 +39,8 @@ class BucketStore(Protocol):
         seconds until all of them could serve this call."""
         ...
 
+    async def close(self) -> None: ...
+
 
 class MemoryBuckets:
     def __init__(self) -> None:
@@ -59,6 +61,9 @@ class MemoryBuckets:
         for lim, tokens in zip(limits, levels, strict=True):
             self._state[lim.key] = (tokens - min(lim.cost, lim.capacity), now)
         return 0.0
+
+    async def close(self) -> None:
+        return None
 
 
 # KEYS: bucket keys; ARGV: now, then (capacity, rate, cost) per key.
@@ -172,3 +177,6 @@ class RateLimiter:
                 )
             await self.clock.sleep(wait)
             waited += wait
+
+    async def close(self) -> None:
+        await self.buckets.close()

@@ -101,6 +101,38 @@ class Resolver:
             self._cache[key] = route
         return route
 
+    def pool(
+        self,
+        models: list[PoolItem],
+        *,
+        name: str | None = None,
+        strategy: str = "fallback",
+        labels: Mapping[str, str] | None = None,
+        params: CallParams | None = None,
+        max_attempts: int | None = None,
+        max_fallbacks: int | None = None,
+    ) -> Route:
+        """An ad-hoc pool — models (or route names) in order — as a route that behaves
+        like a configured one: the same cooldowns, retries, fallbacks and records.
+        Items may carry their own parameters (``{"model": m, "params": {...}}``)."""
+        if not models:
+            raise UnknownRouteError(name or "pool:", "an ad-hoc pool needs at least one model")
+        refs = [m if isinstance(m, str) else m.model for m in models]
+        pool = PoolConfig.model_validate(
+            {
+                "models": models,
+                "strategy": strategy,
+                "max_fallbacks": max_fallbacks,
+                **(params.model_dump() if params else {}),
+            }
+        )
+        route = self._from_pool(name or "pool:" + ",".join(refs), pool, dict(labels or {}))
+        if len(route.candidates) == 1 and strategy == "fallback":
+            route = _with(route, strategy="single")
+        if max_attempts is not None:
+            route = _with(route, max_attempts=max_attempts)
+        return route
+
     def _window(self, name: str) -> int | None:
         pool = self._pool_of(name)
         return active_schedule(pool.schedules, self._now()) if pool else None

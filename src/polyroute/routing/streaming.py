@@ -1,29 +1,25 @@
-"""Streaming through a route: fallback until the first chunk, then committed.
+"""Streaming through a route: the engine until the first chunk, then read on.
 
-Before the first chunk reaches the caller, a failing candidate is given up
-(with retries) like any other call.  After it, the answer belongs to that
-candidate: an upstream failure — a reset, a gap past the timeout, or a stream
-that ends without its terminal event — is raised to the caller, never turned
-into a clean end, because a truncated answer must not look complete.
+The engine serves a stream like any call — budgets, reservation, strategy,
+retries, fallback — where a candidate succeeds when its first chunk arrives.
+After that the answer belongs to that candidate: an upstream failure (a
+reset, a gap past the timeout, a stream that ends without its terminal event)
+is raised to the caller, never turned into a clean end, because a truncated
+answer must not look complete.  When the stream ends, its ticket is closed
+with the whole answer's usage and cost: the reservation settles and the call
+leaves its one record.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
-from polyroute.clock import Clock
-from polyroute.errors import ProviderError
-from polyroute.providers.base import ChatRequest, StreamChunk
-from polyroute.providers.http import SessionPool
-from polyroute.providers.registry import Client
-from polyroute.routing.call import CallContext, Invoke
-from polyroute.routing.resolve import Candidate, Route
-from polyroute.routing.strategies import run_strategy
+from polyroute.providers.base import StreamChunk
+from polyroute.routing.engine import Engine
+from polyroute.routing.resolve import Route
+from polyroute.routing.work import StreamWork, aclose_quietly
 from polyroute.tokens import count_messages, count_text
-from polyroute.types import CallRecord, Envelope, Message, Usage
-
-Merge = Callable[[Route, Candidate, Mapping[str, Any]], dict[str, Any]]
+from polyroute.types import Envelope, Usage
 
 
 class RouterStream:
@@ -32,29 +28,12 @@ class RouterStream:
     known once the first chunk has arrived."""
 
     def __init__(
-        self,
-        *,
-        route: Route,
-        messages: list[Message],
-        params: Mapping[str, Any],
-        timeout: float,
-        context: Callable[[Invoke], CallContext],
-        merge: Merge,
-        sessions: SessionPool,
-        clock: Clock,
-        emit: Callable[[CallRecord], None] | None = None,
-        labels: dict[str, str] | None = None,
+        self, engine: Engine, work: StreamWork, route: Route, labels: Mapping[str, str]
     ) -> None:
         self.route = route
-        self._messages = messages
-        self._params = params
-        self._timeout = timeout
-        self._context = context
-        self._merge = merge
-        self._sessions = sessions
-        self._clock = clock
-        self._emit = emit or (lambda record: None)
-        self._labels = labels or {}
+        self._engine = engine
+        self._work = work
+        self._labels = labels
         self.envelope: Envelope | None = None
         self.time_to_first_chunk: float | None = None
         self._iter: AsyncIterator[StreamChunk] | None = None
@@ -77,59 +56,26 @@ class RouterStream:
         gateway calls this before it sends response headers."""
         return await self.__aiter__().__anext__()
 
+    async def aclose(self) -> None:
+        """Stop reading (the caller went away); the call is recorded as it stands."""
+        if isinstance(self._iter, AsyncGenerator):
+            await self._iter.aclose()
+
     async def _run(self) -> AsyncIterator[StreamChunk]:
-        session = self._sessions.get()
-        t0 = self._clock.monotonic()
-        route = self.route
-        opened: dict[str, AsyncIterator[StreamChunk]] = {}
-        first: dict[str, StreamChunk] = {}
-
-        async def invoke(client: Client, c: Candidate) -> Envelope:
-            # "Success" for a stream candidate means: its first chunk arrived.
-            req = ChatRequest(
-                c.info.name,
-                self._messages,
-                self._merge(route, c, self._params),
-                self._timeout,
-                c.info.id,
-            )
-            it = client.adapter.stream(session, client.endpoint, req).__aiter__()
-            try:
-                chunk = await it.__anext__()
-            except StopAsyncIteration:
-                raise ProviderError(
-                    "stream ended before any chunk",
-                    provider=c.info.provider,
-                    model=c.info.id,
-                    retryable=True,
-                ) from None
-            except BaseException:
-                await _aclose(it)
-                raise
-            opened[c.info.id] = it
-            first[c.info.id] = chunk
-            return Envelope(
-                content=None,
-                model=c.info.id,
-                provider=c.info.provider,
-                route=route.name,
-                request_id=chunk.request_id,
-            )
-
-        ctx = self._context(invoke)
-        started = self._clock.time()
-        try:
-            env = await run_strategy(ctx, self._timeout)
-        except Exception as exc:
-            latency = self._clock.monotonic() - t0
-            self._emit(
-                CallRecord.from_error("stream", route.name, exc, started, latency, self._labels)
-            )
-            raise
+        # The call is admitted (and counted in flight) when reading starts, not before:
+        # a stream made and never read leaves nothing open.
+        work = self._work
+        ticket = self._engine.ticket("stream", self.route, self._labels)
+        env = await self._engine.start(work, self.route, ticket)
         self.envelope = env
-        self.time_to_first_chunk = self._clock.monotonic() - t0
-        it = opened[env.model]
-        chunk: StreamChunk | None = first[env.model]
+        self.time_to_first_chunk = ticket.elapsed()
+        opened = work.opened.pop(env.model)
+        for other in work.opened.values():  # a parallel race may have opened more than one
+            await aclose_quietly(other.chunks)
+        work.opened.clear()
+        it = opened.chunks
+        chunk: StreamChunk | None = opened.first
+        info = opened.candidate.info
         parts: list[str] = []
         usage: Usage | None = None
         failure: BaseException | None = None
@@ -146,30 +92,14 @@ class RouterStream:
             failure = exc
             raise
         finally:
-            await _aclose(it)
+            await aclose_quietly(it)
             env.content = "".join(parts)
-            info = ctx.route.candidates[0].info
-            for c in ctx.route.candidates:
-                if c.info.id == env.model:
-                    info = c.info
             if usage is None:
                 usage = Usage(
-                    count_messages(self._messages, info.provider, info.name),
+                    count_messages(work.messages, info.provider, info.name),
                     count_text(env.content, info.provider, info.name),
                 )
                 env.warnings.append("provider sent no usage; tokens estimated")
             env.usage = usage
             env.cost = info.cost(usage)
-            env.latency = self._clock.monotonic() - t0
-            record = CallRecord.from_envelope("stream", env, started, self._labels)
-            record.ttft = self.time_to_first_chunk
-            if failure is not None:
-                record.status = type(failure).__name__
-                record.error = str(failure)[:500]
-            self._emit(record)
-
-
-async def _aclose(it: AsyncIterator[StreamChunk]) -> None:
-    close = getattr(it, "aclose", None)
-    if close is not None:
-        await close()
+            ticket.finish(env, ttft=self.time_to_first_chunk, failure=failure)

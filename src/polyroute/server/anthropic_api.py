@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from polyroute.errors import InvalidResponseError, PolyrouteError
 from polyroute.server import anthropic_compat as ac
 from polyroute.server.errors import RequestError, error_body, status_for
+from polyroute.server.openai_api import cache_choice
 from polyroute.server.http import (
     authorize,
     envelope_headers,
@@ -50,7 +51,12 @@ async def _messages(request: Request) -> Response:
     router = gateway_of(request).router
     if not call.stream:
         env = await router.complete(
-            call.model, call.messages, product_type=product_type, labels=labels, **call.params
+            call.model,
+            call.messages,
+            product_type=product_type,
+            labels=labels,
+            cache=cache_choice(request),
+            **call.params,
         )
         try:
             msg = ac.to_anthropic_message(env.raw or {}, env.model)

@@ -1,8 +1,9 @@
 """The gateway's state: the current router, how to rebuild it, and its access keys.
 
-Reconfiguration builds a new ``Router`` and swaps the reference; requests in
-flight keep the router they started with, so nothing is dropped.  The new
-router shares the HTTP session pool and the cooldown state of the old one.
+Reconfiguration builds a new ``Router`` from the old one and swaps the
+reference; requests in flight keep the router they started with, so nothing is
+dropped.  The new router takes over the HTTP session pool, cooldown state,
+spend and (unchanged) shared clients; the old one is retired once idle.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class Gateway:
         self.router_kw = dict(router_kw or {})
         self.observers: list[Callable[[CallRecord], None]] = []
         self._lock = asyncio.Lock()
+        self.drain_timeout = 30.0  # how long a replaced router waits for its calls in flight
+        self._retiring: set[asyncio.Task[None]] = set()
         self.router = self._build()
         self.generation = 1
         self._refresh_keys()
@@ -77,28 +80,14 @@ class Gateway:
             environ=self.environ,
             overrides=None if self.data is not None else self.overrides,
         )
-        kw = dict(self.router_kw)
-        if previous is not None:
-            kw.setdefault("sessions", previous.sessions)
-            kw.setdefault("clock", previous.clock)
-        router = Router(settings, **kw)
-        if previous is not None:
-            router.cooldown = previous.cooldown
-            router.cooldown.policy = router.config.policies.cooldown
-            router.ledger = previous.ledger  # month-to-date spend survives a reload
-            router.budget.ledger = previous.ledger
-            same_cache = (
-                router.config.cache == previous.config.cache
-                and router.config.state == previous.config.state
-            )
-            if same_cache:  # keep the stored answers; the keys include each route's pool
-                router.cache = previous.cache
-        router.observers = self.observers
-        return router
+        # The new router takes over what did not change (sessions, cooldowns, spend,
+        # the cache and shared clients) from the one it replaces.
+        return Router(settings, observers=self.observers, previous=previous, **self.router_kw)
 
     async def reload(self, overrides: Mapping[str, Any] | None = None) -> Router:
         """Rebuild from the file (and runtime overrides); a bad config leaves the
-        running router in place and raises ConfigError."""
+        running router in place and raises ConfigError.  The old router is retired in
+        the background: its calls in flight finish, then it closes what it still owns."""
         async with self._lock:
             new_overrides = deep_merge(self.overrides, overrides) if overrides else self.overrides
             old_overrides, self.overrides = self.overrides, new_overrides
@@ -107,10 +96,13 @@ class Gateway:
             except Exception:
                 self.overrides = old_overrides
                 raise
-            self.router = router
+            old, self.router = self.router, router
             self.generation += 1
             self._refresh_keys()
-            settle_heap()  # the old router is garbage now; the new one lives until the next reload
+            task = asyncio.get_running_loop().create_task(old.retire(self.drain_timeout))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+            settle_heap()  # the old router is garbage soon; the new one lives until the next reload
             return router
 
     # -- access -------------------------------------------------------------------------
@@ -148,4 +140,6 @@ class Gateway:
         return "ok" if is_user else None
 
     async def aclose(self) -> None:
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         await self.router.aclose()
