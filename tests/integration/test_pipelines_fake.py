@@ -81,3 +81,32 @@ async def test_parallel_step_sends_each_model_its_own_parameters(fake: FakeProvi
     assert cards["model-c"]["error"] and cards["model-c"]["content"] is None
     assert cards["model-a"]["content"] == s.output and cards["model-b"]["usage"]["total_tokens"]
     await router.aclose()
+
+
+async def test_step_max_retries_sets_the_steps_retry_attempts(fake: FakeProviderThread) -> None:
+    router, _clock = make_router(fake)  # policies.retry.max_attempts is 3
+    fake.script("model-a", [{"kind": "status", "status": 503}] * 5)
+    cfg = {"step_configs": {"s": {"model": "a", "max_retries": 5}}}
+    run = await FunctionPipeline(cfg, router, [PromptStep("s", "hi")]).run("x")
+    s = run.steps[0]
+    assert run.status == "ok" and s.model == "a" and s.retries == 5
+    assert len(bodies(fake)) == 6  # served on the sixth attempt
+    fake.script("model-a", [{"kind": "status", "status": 503}])
+    cfg0 = {"default_max_retries": 0, "step_configs": {"s": {"model": "a"}}}
+    run0 = await FunctionPipeline(cfg0, router, [PromptStep("s", "hi")]).run("x")
+    assert run0.status == "error" and len(bodies(fake)) == 7  # no retry at all
+    await router.aclose()
+
+
+async def test_step_served_after_fallback_leaves_one_record(fake: FakeProviderThread) -> None:
+    router, _ = make_router(fake)
+    records: list[Any] = []
+    router.observers.append(records.append)
+    fake.script("model-a", [{"kind": "status", "status": 500}] * 3)
+    cfg = {"step_configs": {"s": {"models": ["a", "b"]}}}
+    run = await FunctionPipeline(cfg, router, [PromptStep("s", "hi")], name="p").run("x")
+    assert run.status == "ok" and run.steps[0].model == "b"
+    [rec] = records
+    assert [(a.model, a.outcome) for a in rec.attempts] == [("a", "error"), ("b", "success")]
+    assert rec.fallbacks == 1 and rec.model == "b" and rec.labels["step"] == "s"
+    await router.aclose()

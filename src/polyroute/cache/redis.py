@@ -28,12 +28,12 @@ protocol below so type checking does not need redis either.
 
 from __future__ import annotations
 
-import importlib
 import math
 import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
+from polyroute import redis_client
 from polyroute.cache.backend import Limits
 
 _SET_SCRIPT = """
@@ -92,14 +92,7 @@ class _Client(Protocol):
 
 
 def _connect(url: str) -> _Client:
-    try:
-        module = importlib.import_module("redis.asyncio")
-    except ImportError as exc:
-        raise RuntimeError(
-            f"state.url is {url.split('@')[-1]!r} but the 'redis' package is not installed; "
-            "install it with: pip install 'redis>=5'  (or: pip install 'polyroute[store]')"
-        ) from exc
-    return cast(_Client, module.Redis.from_url(url))
+    return cast(_Client, redis_client.connect(url))
 
 
 def _ms(seconds: float) -> int:

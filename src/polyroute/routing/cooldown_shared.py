@@ -27,9 +27,9 @@ class SharedCooldownTracker(CooldownTracker):
         self, policy: CooldownPolicy, clock: Clock, url: str, prefix: str = "polyroute:cooldown:"
     ) -> None:
         super().__init__(policy, clock)
-        import redis.asyncio as aioredis
+        from polyroute.redis_client import connect
 
-        self._redis: Any = aioredis.from_url(url)
+        self._redis: Any = connect(url)
         self._prefix = prefix
         self._remote: dict[str, float] = {}  # model -> cooling until (wall clock)
         self._refreshed = float("-inf")

@@ -98,13 +98,9 @@ class RedisBuckets:
     """Buckets shared by every process that uses the same Redis and prefix."""
 
     def __init__(self, url: str, prefix: str = "polyroute:rl:") -> None:
-        try:
-            import redis.asyncio as aioredis
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "state.url is redis://: install the 'redis' package (pip install redis)"
-            ) from exc
-        self._redis: Any = aioredis.from_url(url)
+        from polyroute.redis_client import connect
+
+        self._redis: Any = connect(url)
         self._prefix = prefix
         self._script: Any = self._redis.register_script(_LUA)
 

@@ -78,6 +78,14 @@ class Runtime:
         # What this runtime must close itself; a successor takes names out of it.
         self._owned: set[str] = set()
         self.inflight = 0
+        self._closed = False
+        # Earlier runtimes whose calls in flight may still use parts handed to us: we
+        # close those parts only once they are idle too.
+        self._lineage: list[Runtime] = []
+        if previous is not None:
+            self._lineage = [
+                r for r in (previous, *previous._lineage) if not r._closed or r.inflight > 0
+            ]
         self.observers: list[Observer] = (
             observers if observers is not None else (prev.observers if prev else [])
         )
@@ -85,7 +93,7 @@ class Runtime:
         if sessions is not None:
             self.sessions = sessions  # the caller's: the caller closes it
         elif prev is not None:
-            self.sessions = prev._hand_over("sessions", prev.sessions)
+            self.sessions = self._take(prev, "sessions")
         else:
             self.sessions = self._own("sessions", SessionPool())
 
@@ -95,13 +103,13 @@ class Runtime:
         state, old_cfg = cfg.state, prev.config if prev else None
         same_state = old_cfg is not None and old_cfg.state == state
         if prev is not None and same_state:
-            self.cooldown = prev._hand_over("cooldown", prev.cooldown)
+            self.cooldown = self._take(prev, "cooldown")
             self.cooldown.reconfigure(cfg.policies.cooldown)
         else:
             self.cooldown = self._own("cooldown", cooldown_for(cfg, self.clock))
 
         if prev is not None and same_state:
-            self.limiter = prev._hand_over("limiter", prev.limiter)
+            self.limiter = self._take(prev, "limiter")
         else:
             buckets = buckets_for(state.url, state.prefix)
             self.limiter = self._own("limiter", RateLimiter(buckets, self.clock))
@@ -113,7 +121,7 @@ class Runtime:
         cc = cfg.cache
         if prev is not None and same_state and old_cfg is not None and old_cfg.cache == cc:
             # Keep the stored answers: the keys include each route's pool.
-            self.cache = prev._hand_over("cache", prev.cache)
+            self.cache = self._take(prev, "cache")
         else:
             self.cache = self._own(
                 "cache",
@@ -136,12 +144,14 @@ class Runtime:
             self._owned.add(name)
         return part
 
-    def _hand_over(self, name: str, part: Any) -> Any:
-        """Give ``part`` to a successor: it is the successor's to close from now on."""
-        if name in self._owned:
-            self._owned.discard(name)
-            return part
-        return part  # never ours (a caller's session pool): stays the caller's
+    def _take(self, previous: Runtime, name: str) -> Any:
+        """Take ``name`` over from ``previous``: ours to close from now on (unless it was
+        never the previous runtime's either, like a caller's session pool)."""
+        part = getattr(previous, name)
+        if name in previous._owned:
+            previous._owned.discard(name)
+            self._owned.add(name)
+        return part
 
     def owns(self, name: str) -> bool:
         return name in self._owned
@@ -160,15 +170,20 @@ class Runtime:
         Real time, not the injected clock: this waits for real requests."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + drain_timeout
-        while self.inflight > 0 and loop.time() < deadline:
+        while self.busy() and loop.time() < deadline:
             await asyncio.sleep(0.02)
-        if self.inflight > 0:
+        if self.busy():
             log.warning("retiring router with calls in flight", extra={"calls": self.inflight})
         await self.aclose()
+
+    def busy(self) -> bool:
+        """Calls in flight here, or in an earlier runtime that shares our parts."""
+        return self.inflight > 0 or any(r.inflight > 0 for r in self._lineage)
 
     async def aclose(self) -> None:
         """Close every part this runtime still owns (once)."""
         owned, self._owned = self._owned, set()
+        self._closed = True
         if "cache" in owned and self.cache is not None:
             await self.cache.close()
         if "limiter" in owned:

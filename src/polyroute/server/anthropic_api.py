@@ -17,7 +17,6 @@ from starlette.responses import Response, StreamingResponse
 from polyroute.errors import InvalidResponseError, PolyrouteError
 from polyroute.server import anthropic_compat as ac
 from polyroute.server.errors import RequestError, error_body, status_for
-from polyroute.server.openai_api import cache_choice
 from polyroute.server.http import (
     authorize,
     envelope_headers,
@@ -25,6 +24,7 @@ from polyroute.server.http import (
     json_response,
     read_json,
 )
+from polyroute.server.openai_api import cache_choice
 
 
 def _error(exc: BaseException) -> Response:
