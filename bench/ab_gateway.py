@@ -15,7 +15,11 @@ run_all.py) with one change made before the app starts, then a closed loop of
 * ``gcstats``: unchanged, but logs collections per generation (count, total ms,
   longest ms) to the gateway log every 5 s.
 
-Combine with ``+`` (``freeze+notelemetry``).
+Combine with ``+`` (``freeze+notelemetry``).  ``VARIANT@SRC`` runs the variant on
+another checkout's source tree, for a before/after A/B of a change::
+
+    git worktree add /tmp/polyroute-before main~3
+    python bench/ab_gateway.py base@/tmp/polyroute-before/src base
 
 ``python bench/ab_gateway.py base freeze nogc [--rounds 3] [--duration 8]``
 """
@@ -39,6 +43,9 @@ from gateways import BENCH_DIR, CLIENT_CORE, PYTHON, Polyroute, Upstream, pinned
 BOOT = r"""
 import gc, sys, threading, time
 variant = sys.argv.pop(1)
+variant, _, src = variant.partition("@")
+if src:  # another checkout's source tree (a before/after A/B of a change)
+    sys.path.insert(0, src)
 if "notelemetry" in variant:
     import fastapi.telemetry._asgi as _t
     _t.NativeTelemetry.enabled = lambda self: False

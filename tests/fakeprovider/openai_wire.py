@@ -328,6 +328,44 @@ class ImageGenerations(OpenAIEndpoint):
         return json_response({"created": int(time.time()), "data": data})
 
 
+class Embeddings(OpenAIEndpoint):
+    """``POST /v1/embeddings``: a deterministic vector per input (``dimensions``, default 8)."""
+
+    def validate(self, body: Mapping[str, Any]) -> web.Response | None:
+        inp = body.get("input")
+        if not (isinstance(inp, str) or (isinstance(inp, list) and inp)):
+            return self.missing("input")
+        return None
+
+    def model_of(self, body: Mapping[str, Any]) -> str:
+        return str(body.get("model") or "text-embedding-3-small")
+
+    async def malformed(self, request: web.Request, body: Mapping[str, Any]) -> web.StreamResponse:
+        return web.Response(
+            text='{"object": "list", "data": [{"embedding": [0.1,', content_type="application/json"
+        )
+
+    async def success(
+        self, request: web.Request, body: Mapping[str, Any], fault: Fault | None
+    ) -> web.StreamResponse:
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 8
+        data = []
+        for i, text in enumerate(inputs):
+            seed = sum(map(ord, str(text))) + len(self.model_of(body))
+            vec = [((seed * (k + 7)) % 97) / 97.0 for k in range(dims)]
+            data.append({"object": "embedding", "index": i, "embedding": vec})
+        tokens = sum(max(1, len(str(t)) // 4) for t in inputs)
+        return json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": self.model_of(body),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+
 def _count(n: object) -> int:
     """The ``n`` parameter: how many choices / images (default 1)."""
     return max(1, n) if isinstance(n, int) else 1

@@ -4,6 +4,7 @@ Provider endpoints (real wire formats, see ``openai_wire`` / ``anthropic_wire``)
 
     POST /v1/chat/completions      OpenAI chat completions (JSON or SSE)
     POST /v1/images/generations    OpenAI image generation
+    POST /v1/embeddings            OpenAI embeddings
     POST /v1/messages              Anthropic Messages (JSON or SSE)
     GET  /img/<n>.png              the (1x1) images whose URLs /v1/images/generations returns
 
@@ -32,7 +33,7 @@ from .anthropic_wire import Messages
 from .common import TINY_PNG
 from .dialect import BODY, INVALID_JSON, RESPONSE_HEADERS, json_response
 from .faults import FaultError, FaultLike, parse_faults
-from .openai_wire import ChatCompletions, ImageGenerations
+from .openai_wire import ChatCompletions, Embeddings, ImageGenerations
 from .state import ProviderState, RecordedRequest
 
 STATE: web.AppKey[ProviderState] = web.AppKey("fake_state", ProviderState)
@@ -137,6 +138,7 @@ def build_app(state: ProviderState) -> web.Application:
     app.on_response_prepare.append(apply_response_headers)
     app.router.add_post("/v1/chat/completions", ChatCompletions(state).handle)
     app.router.add_post("/v1/images/generations", ImageGenerations(state).handle)
+    app.router.add_post("/v1/embeddings", Embeddings(state).handle)
     app.router.add_post("/v1/messages", Messages(state).handle)
     app.router.add_get(IMAGE_PREFIX + "{name}", image)
     app.router.add_get("/__requests", get_requests)

@@ -135,6 +135,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     add = app.add_route
     add("/v1/chat/completions", openai_api.chat_completions, methods=post)
     add("/v1/images/generations", openai_api.images_generations, methods=post)
+    add("/v1/embeddings", openai_api.embeddings, methods=post)
     add("/v1/models", openai_api.list_models, methods=get)
     from polyroute.server import anthropic_api
 

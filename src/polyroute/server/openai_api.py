@@ -149,6 +149,54 @@ async def images_generations(request: Request) -> Response:
     return json_response(out, headers=envelope_headers(env))
 
 
+async def embeddings(request: Request) -> Response:
+    """OpenAI embeddings through any route (default ``task:embedding``), with fallback,
+    cache, budgets and a usage record like every call."""
+    labels = authorize(request)
+    body = await read_json(request)
+    model = body.get("model") or "task:embedding"
+    if not isinstance(model, str):
+        raise RequestError("'model' must be a string", param="model")
+    raw = body.get("input")
+    if isinstance(raw, str):
+        inputs = [raw]
+    elif isinstance(raw, list) and raw and all(isinstance(t, str) for t in raw):
+        inputs = list(raw)
+    else:
+        raise RequestError(
+            "'input' must be a string or a non-empty array of strings", param="input"
+        )
+    params = {k: v for k, v in body.items() if k not in ("model", "input")}
+    base64_wanted = params.get("encoding_format") == "base64"
+    params.pop("encoding_format", None)  # vectors are read as floats, encoded below
+    env = await gateway_of(request).router.embed(
+        model, inputs, labels=labels, cache=cache_choice(request), **params
+    )
+    vectors = env.embeddings or []
+    data = [
+        {"object": "embedding", "index": i, "embedding": _b64(v) if base64_wanted else v}
+        for i, v in enumerate(vectors)
+    ]
+    out = {
+        "object": "list",
+        "data": data,
+        "model": env.model,
+        "usage": {
+            "prompt_tokens": env.usage.prompt_tokens,
+            "total_tokens": env.usage.prompt_tokens,
+        },
+    }
+    return json_response(out, headers=envelope_headers(env))
+
+
+def _b64(vector: list[float]) -> str:
+    """OpenAI's base64 form: little-endian float32s."""
+    import base64
+    import struct
+
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
 async def list_models(request: Request) -> Response:
     authorize(request)
     router = gateway_of(request).router
