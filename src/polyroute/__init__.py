@@ -45,7 +45,10 @@ from polyroute.facades import (
     ModelRole,
     should_fallback,
 )
+from polyroute.providers.base import StreamChunk
 from polyroute.router import Router
+from polyroute.routing.resolve import Candidate, Route
+from polyroute.routing.streaming import RouterStream
 from polyroute.routing.triggers import FallbackTrigger
 from polyroute.routing.validators import Validation, Verdict
 from polyroute.types import Attempt, CallRecord, Envelope, FanOutResult, Usage
@@ -58,6 +61,7 @@ __all__ = [
     "BaseAgent",
     "BudgetExceededError",
     "CallRecord",
+    "Candidate",
     "ClassifierAgent",
     "Clock",
     "Config",
@@ -84,10 +88,13 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitError",
     "ResponseRejectedError",
+    "Route",
     "RouteExhaustedError",
     "Router",
+    "RouterStream",
     "ServerError",
     "Settings",
+    "StreamChunk",
     "StyleRefinerAgent",
     "SystemClock",
     "UnknownRouteError",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import Any
 
 from polyroute.cache import ResponseCache
 from polyroute.clock import Clock
@@ -22,7 +22,6 @@ from polyroute.config.load import Settings, load_settings
 from polyroute.config.schema import Config
 from polyroute.config.validate import ALWAYS_ALLOWED
 from polyroute.errors import ProviderNotAllowedError
-from polyroute.providers.base import StreamChunk
 from polyroute.providers.http import SessionPool
 from polyroute.providers.registry import ProviderRegistry
 from polyroute.routing import multi
@@ -30,42 +29,17 @@ from polyroute.routing.budget import BudgetGuard, SpendLedger
 from polyroute.routing.cooldown import CooldownTracker
 from polyroute.routing.engine import Engine
 from polyroute.routing.ratelimit import RateLimiter
-from polyroute.routing.resolve import Resolver, Route
+from polyroute.routing.resolve import Resolver, Route, Target
 from polyroute.routing.runtime import Observer, Runtime
 from polyroute.routing.streaming import RouterStream
 from polyroute.routing.validators import Validate
+from polyroute.routing.views import Part
 from polyroute.routing.work import ChatWork, EmbeddingWork, ImageWork, StreamWork, Work
-from polyroute.sync import LoopThread
+from polyroute.sync import SyncFacade
 from polyroute.types import CallRecord, Envelope, FanOutResult, Kind, Message
 
-T = TypeVar("T")
-P = TypeVar("P")
-# What a caller may name: a route name (None: the default), a Route, or models in order.
-Target = str | Route | Sequence[str] | None
 
-
-class _Part(Generic[P]):
-    """A read-only view of one part of the router's runtime: reassigning it from
-    outside would split state between the router and its engine."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> _Part[P]: ...
-    @overload
-    def __get__(self, obj: Router, owner: type) -> P: ...
-    def __get__(self, obj: Router | None, owner: type) -> _Part[P] | P:
-        if obj is None:
-            return self
-        value: P = getattr(obj.runtime, self.name)
-        return value
-
-    def __set__(self, obj: Router, value: P) -> None:
-        raise AttributeError(f"Router.{self.name} is read-only; build a new Router to change it")
-
-
-class Router:
+class Router(SyncFacade):
     runtime: Runtime
     engine: Engine
 
@@ -90,7 +64,6 @@ class Router:
             previous=previous.runtime if previous is not None else None,
         )
         self.engine = Engine(self.runtime, self.resolve)
-        self._portal: LoopThread | None = None
 
     @classmethod
     def from_config(
@@ -113,20 +86,20 @@ class Router:
         return cls(load_settings(), **kw)
 
     # Read-only views of the runtime's parts.
-    settings = _Part[Settings]()
-    config = _Part[Config]()
-    catalog = _Part[Catalog]()
-    clock = _Part[Clock]()
-    rng = _Part[random.Random]()
-    sessions = _Part[SessionPool]()
-    registry = _Part[ProviderRegistry]()
-    resolver = _Part[Resolver]()
-    cooldown = _Part[CooldownTracker]()
-    limiter = _Part[RateLimiter]()
-    ledger = _Part[SpendLedger]()
-    budget = _Part[BudgetGuard]()
-    cache = _Part[ResponseCache | None]()
-    observers = _Part[list[Observer]]()
+    settings = Part[Settings]()
+    config = Part[Config]()
+    catalog = Part[Catalog]()
+    clock = Part[Clock]()
+    rng = Part[random.Random]()
+    sessions = Part[SessionPool]()
+    registry = Part[ProviderRegistry]()
+    resolver = Part[Resolver]()
+    cooldown = Part[CooldownTracker]()
+    limiter = Part[RateLimiter]()
+    ledger = Part[SpendLedger]()
+    budget = Part[BudgetGuard]()
+    cache = Part[ResponseCache | None]()
+    observers = Part[list[Observer]]()
 
     def emit(self, record: CallRecord) -> None:
         self.runtime.emit(record)
@@ -258,42 +231,6 @@ class Router:
 
     # -- sync facade and lifecycle ------------------------------------------------------
 
-    def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        if self._portal is None:
-            self._portal = LoopThread()
-        return self._portal.run(coro)
-
-    def complete_sync(
-        self, route: Target, messages: Sequence[Message] | str, **kw: Any
-    ) -> Envelope:
-        return self._run_sync(self.complete(route, messages, **kw))
-
-    def stream_sync(
-        self, route: Target, messages: Sequence[Message] | str, **kw: Any
-    ) -> Iterator[StreamChunk]:
-        """``stream`` for synchronous code: chunks as they arrive."""
-        chunks = self.stream(route, messages, **kw).__aiter__()
-        while True:
-            try:
-                yield self._run_sync(_next(chunks))
-            except StopAsyncIteration:
-                return
-
-    def fan_out_sync(
-        self, routes: str | Sequence[str], messages: Sequence[Message] | str, **kw: Any
-    ) -> list[FanOutResult]:
-        return self._run_sync(self.fan_out(routes, messages, **kw))
-
-    def generate_image_sync(
-        self, route: Target = "task:image", prompt: str = "", **kw: Any
-    ) -> Envelope:
-        return self._run_sync(self.generate_image(route, prompt, **kw))
-
-    def embed_sync(
-        self, route: Target = "task:embedding", input: str | Sequence[str] = "", **kw: Any
-    ) -> Envelope:
-        return self._run_sync(self.embed(route, input, **kw))
-
     async def aclose(self) -> None:
         await self.runtime.aclose()
 
@@ -301,22 +238,11 @@ class Router:
         """After a reload: let calls in flight finish, then close what is still ours."""
         await self.runtime.retire(drain_timeout)
 
-    def close(self) -> None:
-        if self._portal is not None:
-            self._portal.run(self.runtime.aclose())
-            self._portal.stop()
-            self._portal = None
-
     async def __aenter__(self) -> Router:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-async def _next(chunks: Any) -> StreamChunk:
-    chunk: StreamChunk = await chunks.__anext__()
-    return chunk
 
 
 def _name_of(route: Target) -> str:

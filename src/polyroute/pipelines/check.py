@@ -8,8 +8,8 @@ path, all are reported at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import ValidationError
 
@@ -17,10 +17,33 @@ from polyroute.errors import ConfigError, PolyrouteError, UnknownRouteError
 from polyroute.pipelines.errors import did_you_mean
 
 if TYPE_CHECKING:
-    from polyroute.pipelines.config import PipelineConfig
     from polyroute.router import Router
 
 Problem = tuple[str, str]
+
+
+class SpecShape(Protocol):
+    @property
+    def ref(self) -> str: ...
+    @property
+    def provider(self) -> str | None: ...
+
+
+class StepShape(Protocol):
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def models(self) -> Sequence[SpecShape] | None: ...
+
+
+class PipelineShape(Protocol):
+    """What the checks read of a ``PipelineConfig`` (kept structural, so this module
+    does not import the config it checks and the two never import each other)."""
+
+    @property
+    def default_model(self) -> str | None: ...
+    @property
+    def step_configs(self) -> Mapping[str, StepShape]: ...
 
 
 def dotted(loc: Sequence[int | str]) -> str:
@@ -77,7 +100,7 @@ def ref_problem(router: Router, ref: str) -> str | None:
 
 
 def config_problems(
-    config: PipelineConfig, router: Router, step_names: Sequence[str] | None = None
+    config: PipelineShape, router: Router, step_names: Sequence[str] | None = None
 ) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -127,7 +150,7 @@ def config_problems(
 
 
 def check_config(
-    config: PipelineConfig, router: Router, step_names: Sequence[str] | None = None
+    config: PipelineShape, router: Router, step_names: Sequence[str] | None = None
 ) -> None:
     problems = config_problems(config, router, step_names)
     if problems:

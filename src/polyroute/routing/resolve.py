@@ -19,7 +19,7 @@ caller says                     resolves through
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,10 @@ class Route:
     cache: RouteCache | None = None
     warnings: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+
+
+# What a caller may name: a route name (None: the default), a Route, or models in order.
+Target = str | Route | Sequence[str] | None
 
 
 def _params(*layers: CallParams | None) -> dict[str, Any]:
