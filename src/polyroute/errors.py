@@ -119,18 +119,39 @@ class RouteExhaustedError(PolyrouteError):
         attempts: Sequence[Attempt],
         errors: Sequence[BaseException] = (),
         reason: str = "every candidate failed",
+        retry_after: float | None = None,
     ) -> None:
         self.route = route
         self.attempts = list(attempts)
         self.errors = list(errors)
+        # Seconds after which trying again may work (cooldowns, the providers' own hints).
+        self.retry_after = retry_after
+        if retry_after is None:
+            hints = [e.retry_after for e in self.errors if isinstance(e, ProviderError)]
+            known = [h for h in hints if h is not None]
+            self.retry_after = min(known) if known else None
         parts = [a.describe() for a in self.attempts]
         detail = "; ".join(parts) if parts else "no candidate could be tried"
         super().__init__(f"route {route!r}: {reason}: {detail}")
 
     @property
     def all_rate_limited(self) -> bool:
+        return self._all_tried("rate_limit")
+
+    @property
+    def all_overloaded(self) -> bool:
+        """Every candidate tried was overloaded (or also rate limited): capacity, not a
+        fault; clients should back off and retry."""
         tried = [a for a in self.attempts if a.outcome == "error"]
-        return bool(tried) and all(a.trigger == "rate_limit" for a in tried)
+        return (
+            bool(tried)
+            and all(a.trigger in ("overloaded", "rate_limit") for a in tried)
+            and any(a.trigger == "overloaded" for a in tried)
+        )
+
+    def _all_tried(self, trigger: str) -> bool:
+        tried = [a for a in self.attempts if a.outcome == "error"]
+        return bool(tried) and all(a.trigger == trigger for a in tried)
 
 
 ModelExhaustedError = RouteExhaustedError

@@ -154,12 +154,22 @@ class Router(SyncFacade):
         labels: Mapping[str, str] | None = None,
         cache: bool | None = None,
         cache_namespace: str | None = None,
+        first_chunk_timeout: float | None = None,
         **params: Any,
     ) -> Envelope:
         """Serve ``messages`` through ``route``; params are OpenAI parameter names.
         ``labels`` (pipeline, step, api key id, ...) go to the call's record;
-        ``cache=False`` opts out of the response cache, ``cache_namespace`` picks one."""
-        work = ChatWork(_as_messages(messages), params, timeout, validate, cache, cache_namespace)
+        ``cache=False`` opts out of the response cache, ``cache_namespace`` picks one;
+        ``first_chunk_timeout`` bounds the wait for the answer's headers."""
+        work = ChatWork(
+            _as_messages(messages),
+            params,
+            timeout,
+            validate,
+            cache,
+            cache_namespace,
+            first_chunk_timeout=first_chunk_timeout,
+        )
         return await self._run(work, route, product_type, labels)
 
     def stream(
@@ -170,15 +180,25 @@ class Router(SyncFacade):
         product_type: str | None = None,
         timeout: float | None = None,
         labels: Mapping[str, str] | None = None,
+        first_chunk_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        stream_recovery: str | None = None,
         **params: Any,
     ) -> RouterStream:
-        """Stream an answer; fallback is possible until the first chunk arrives.
-        Iterate the result for chunks; ``.envelope`` is set once it ends."""
+        """Stream an answer.  Iterate the result for chunks; ``.envelope`` is set once it
+        ends.  Falls back until the first chunk; a failure after it is recovered per
+        ``stream_recovery`` (``continue``, ``buffer`` or ``off``; the route's by default)."""
         tags = dict(labels or {})
         r = self._admit("stream", route, product_type, tags)
-        return RouterStream(
-            self.engine, StreamWork(_as_messages(messages), params, timeout), r, tags
+        work = StreamWork(
+            _as_messages(messages),
+            params,
+            timeout,
+            first_chunk_timeout=first_chunk_timeout,
+            idle_timeout=idle_timeout,
+            stream_recovery=stream_recovery,
         )
+        return RouterStream(self.engine, work, r, tags)
 
     async def generate_image(
         self,

@@ -160,6 +160,7 @@ class CallRecord:
     cost: float = 0.0
     latency: float = 0.0
     ttft: float | None = None  # time to first chunk, streams only
+    malformed_events: int = 0  # streams: malformed events skipped
     retries: int = 0
     fallbacks: int = 0
     cache_hit: bool = False

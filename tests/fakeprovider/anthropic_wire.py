@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,10 +20,17 @@ from .common import (
     tool_names,
 )
 from .dialect import REQUEST_ID, Endpoint, abort_connection, json_response, send_event, start_sse
-from .faults import Fault
+from .faults import AFTER_CHUNKS_KINDS, Fault
 
 CONTEXT_LENGTH = "prompt is too long: 210000 tokens > 200000 maximum"
 CONTENT_FILTER = "Output blocked by content filtering policy"
+PREFILL_NOT_SUPPORTED = (
+    "This model does not support assistant message prefill. The conversation must end with a "
+    "user message."
+)
+#: The event a ``stream_malformed_event`` fault inserts: its ``data:`` is not valid JSON.
+MALFORMED_EVENT = "content_block_delta"
+MALFORMED_EVENT_DATA = '{"type": "content_block_delta", "index": 0, "delta": {"type": "text_'
 RATE_LIMITED = (
     "Number of request tokens has exceeded your per-minute rate limit "
     "(https://docs.claude.com/en/api/rate-limits); see the response headers for current usage. "
@@ -104,6 +112,9 @@ class Messages(Endpoint):
             400, error_type="invalid_request_error", message=CONTENT_FILTER, fault=fault
         )
 
+    def prefill_error(self) -> web.Response:
+        return self.error(400, error_type="invalid_request_error", message=PREFILL_NOT_SUPPORTED)
+
     async def malformed(self, request: web.Request, body: Mapping[str, Any]) -> web.StreamResponse:
         broken = (
             '{"id": "msg_broken", "type": "message", "role": "assistant", '
@@ -174,13 +185,30 @@ class Messages(Endpoint):
         stop_reason: str,
         message: dict[str, Any],
     ) -> web.StreamResponse:
-        cut_after = fault.after_chunks if fault and fault.kind == "stream_cut" else None
-        error_after = fault.after_chunks if fault and fault.kind == "stream_error_event" else None
-        overloaded = self.error_body(529, "overloaded_error", "Overloaded", None, None)
-        resp = await start_sse(request)
+        after = fault.after_chunks if fault and fault.kind in AFTER_CHUNKS_KINDS else None
+        resp = await start_sse(request, fault)
 
         async def event(name: str, data: dict[str, Any]) -> None:
             await send_event(resp, {"type": name, **data}, name)
+
+        async def interrupt() -> bool:
+            """The fault's action after ``after`` content chunks; True: the body ends here."""
+            assert fault is not None
+            match fault.kind:
+                case "stream_cut":
+                    abort_connection(request)
+                case "stream_error_event":
+                    overloaded = self.error_body(529, "overloaded_error", "Overloaded", None, None)
+                    await send_event(resp, overloaded, "error")
+                    return True
+                case "stream_stall":
+                    await asyncio.sleep(fault.seconds)  # cancelled when the client disconnects
+                    return True
+                case "stream_truncated":
+                    return True
+                case "stream_malformed_event":
+                    await send_event(resp, MALFORMED_EVENT_DATA, MALFORMED_EVENT)
+            return False
 
         await event("message_start", {"message": message})
         index = 0
@@ -188,21 +216,16 @@ class Messages(Endpoint):
             text_block = {"type": "text", "text": ""}
             await event("content_block_start", {"index": index, "content_block": text_block})
         await event("ping", {})
+        pieces = reply.chunks if reply.text is not None else []
         if reply.text is not None:
-            for sent, piece in enumerate(reply.chunks):
-                if sent == cut_after:
-                    abort_connection(request)
-                if sent == error_after:
-                    await send_event(resp, overloaded, "error")
+            for sent, piece in enumerate(pieces):
+                if sent == after and await interrupt():
                     return resp
                 delta = {"type": "text_delta", "text": piece}
                 await event("content_block_delta", {"index": index, "delta": delta})
             await event("content_block_stop", {"index": index})
             index += 1
-        if cut_after is not None:
-            abort_connection(request)
-        if error_after is not None:
-            await send_event(resp, overloaded, "error")
+        if after is not None and after >= len(pieces) and await interrupt():
             return resp
         for call in reply.tool_calls:
             block: dict[str, Any] = {"type": "tool_use", "id": call.id, "name": call.name}
@@ -220,7 +243,8 @@ class Messages(Endpoint):
                 "usage": {"output_tokens": reply.output_tokens},
             },
         )
-        await event("message_stop", {})
+        if not (fault and fault.kind == "stream_no_done"):
+            await event("message_stop", {})
         return resp
 
 

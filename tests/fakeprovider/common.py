@@ -77,7 +77,18 @@ def last_user_text(messages: Iterable[Mapping[str, Any]]) -> str:
     return text
 
 
+def ends_with_assistant(body: Mapping[str, Any]) -> bool:
+    """Whether the request's last message is an ``assistant`` one (a prefill)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return False
+    last = messages[-1]
+    return isinstance(last, Mapping) and last.get("role") == "assistant"
+
+
 def default_reply_text(model: str, messages: Iterable[Mapping[str, Any]]) -> str:
+    # Built from the last *user* message only: after an assistant prefill the reply is a
+    # continuation and never repeats the prefilled text.
     return f"fake reply from {model}: {last_user_text(messages)[:60]}"
 
 

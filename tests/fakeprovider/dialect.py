@@ -15,7 +15,7 @@ from typing import Any, ClassVar, NoReturn
 
 from aiohttp import web
 
-from .common import dumps
+from .common import dumps, ends_with_assistant
 from .faults import Fault
 from .state import ProviderState
 
@@ -34,9 +34,19 @@ def json_response(obj: object, status: int = 200) -> web.Response:
     return web.Response(text=dumps(obj), status=status, content_type="application/json")
 
 
-async def start_sse(request: web.Request) -> web.StreamResponse:
+def is_stream(body: Mapping[str, Any]) -> bool:
+    return body.get("stream") is True
+
+
+async def start_sse(request: web.Request, fault: Fault | None = None) -> web.StreamResponse:
+    """Send the 200 and SSE headers (they go out at once, before any event).
+
+    A ``first_chunk_delay`` fault then keeps the stream silent for ``fault.seconds``.
+    """
     resp = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await resp.prepare(request)
+    if fault is not None and fault.kind == "first_chunk_delay":
+        await asyncio.sleep(fault.seconds)  # cancelled when the client disconnects
     return resp
 
 
@@ -108,6 +118,10 @@ class Endpoint(ABC):
     def content_filter_error(self, fault: Fault) -> web.Response: ...
 
     @abstractmethod
+    def prefill_error(self) -> web.Response:
+        """The 400 of a model that rejects a conversation ending with an assistant message."""
+
+    @abstractmethod
     async def malformed(self, request: web.Request, body: Mapping[str, Any]) -> web.StreamResponse:
         """A 200 whose body (or stream event) is not valid JSON."""
 
@@ -157,12 +171,19 @@ class Endpoint(ABC):
         if (invalid := self.validate(body)) is not None:
             return invalid
 
-        fault = self.state.faults.pop(self.model_of(body))
+        # Persistent switches come before (and do not consume) the queued faults.
+        model = self.model_of(body)
+        if (down := self.state.down_status(model)) is not None:
+            await self._sleep(self.state.latency)
+            return self.status_error(Fault(kind="status", status=down))
+        if ends_with_assistant(body) and self.state.rejects_prefill(model):
+            await self._sleep(self.state.latency)
+            return self.prefill_error()
+
+        fault = self.state.faults.pop(model)
         if fault is not None:
             headers.update(fault.response_headers())
-        wait = self.state.latency + (fault.delay if fault else 0.0)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await self._sleep(self.state.latency + (fault.delay if fault else 0.0))
         if fault is None:
             return await self.success(request, body, None)
 
@@ -180,5 +201,18 @@ class Endpoint(ABC):
                 abort_connection(request, rst=fault.rst)
             case "malformed":
                 return await self.malformed(request, body)
-            case _:  # content, content_filter (finish_reason), stream_cut, stream_error_event
+            # Stream faults on a request that does not stream (see the faults docstring).
+            case "stream_stall" | "stream_truncated" if not is_stream(body):
+                if fault.kind == "stream_stall":
+                    await asyncio.sleep(fault.seconds)  # cancelled when the client disconnects
+                return await self.malformed(request, body)
+            case "first_chunk_delay" if not is_stream(body):
+                await asyncio.sleep(fault.seconds)
                 return await self.success(request, body, fault)
+            case _:  # content, content_filter (finish_reason), the other stream_* kinds
+                return await self.success(request, body, fault)
+
+    @staticmethod
+    async def _sleep(seconds: float) -> None:
+        if seconds > 0:
+            await asyncio.sleep(seconds)  # cancelled when the client disconnects

@@ -15,9 +15,50 @@ Faults are written as plain dicts so they can travel over HTTP (``POST /__script
     {"kind": "content", "content": "hello", "tool_calls": [{"name": "f", "arguments": {}}]}
     {"kind": "stream_cut", "after_chunks": 1}
     {"kind": "stream_error_event", "after_chunks": 1}
+    {"kind": "stream_stall", "after_chunks": 1, "seconds": 5}
+    {"kind": "stream_malformed_event", "after_chunks": 1}
+    {"kind": "stream_no_done"}
+    {"kind": "stream_truncated", "after_chunks": 1}
+    {"kind": "first_chunk_delay", "seconds": 2}
 
 Every fault accepts ``delay`` (seconds to wait before answering) and ``headers`` (extra
 response headers).  See :class:`Fault` for all parameters.
+
+How a stream (``"stream": true``) ends under each stream fault.  "Content chunks" are the
+text deltas (OpenAI ``delta.content``, Anthropic ``content_block_delta``), not the opening
+role chunk / ``message_start`` events; ``after_chunks: 0`` acts before the first of them and
+``after_chunks`` >= the number of chunks (3 for the default reply) after the last one::
+
+    stream_cut             N chunks, then the TCP connection is closed mid-body (no final
+                           0-length chunk): the client sees an incomplete chunked body /
+                           "peer closed connection" (a transport error, not an RST).
+    stream_error_event     N chunks, then an error event (OpenAI ``{"error": ...}`` data,
+                           Anthropic ``event: error`` overloaded_error); the body ends cleanly.
+    stream_truncated       N chunks, then the body ends cleanly (complete HTTP response) with
+                           no terminal signal: no finish_reason / ``[DONE]``, Anthropic no
+                           message_delta / message_stop.
+    stream_stall           like stream_truncated, but the connection stays open with nothing
+                           sent for ``seconds`` before the body ends (the sleep is cancelled
+                           when the client disconnects).
+    stream_malformed_event a complete stream with one extra event after N chunks whose
+                           ``data:`` is not JSON (OpenAI ``data: {"choices": [``, Anthropic an
+                           ``event: content_block_delta`` whose data is cut short).
+    stream_no_done         a complete stream without its final marker: OpenAI sends the
+                           finish_reason chunk (and usage chunk) but no ``data: [DONE]``,
+                           Anthropic sends message_delta but no message_stop.
+    first_chunk_delay      the response headers go out at once, then ``seconds`` pass before
+                           the first event; then a normal stream.
+
+The same faults on a request without ``"stream": true``: stream_cut drops the connection,
+stream_error_event answers 500 (OpenAI) / 529 (Anthropic), stream_truncated answers like
+``malformed`` (a 200 whose JSON is cut short), stream_stall waits ``seconds`` and then does
+the same, first_chunk_delay waits ``seconds`` and answers normally (like ``delay``), and
+stream_malformed_event / stream_no_done answer normally.
+
+Besides the queued faults, a model can be switched persistently (until switched back or
+``reset()``), see :class:`~tests.fakeprovider.state.ProviderState`: ``set_down(model,
+status)`` answers every request with that status, ``reject_prefill(model)`` answers 400 to
+requests whose last message is an ``assistant`` message.
 """
 
 from __future__ import annotations
@@ -38,8 +79,23 @@ FaultKind = Literal[
     "content",
     "stream_cut",
     "stream_error_event",
+    "stream_stall",
+    "stream_malformed_event",
+    "stream_no_done",
+    "stream_truncated",
+    "first_chunk_delay",
 ]
 FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
+#: Stream faults that act once ``after_chunks`` content chunks have been sent.
+AFTER_CHUNKS_KINDS: frozenset[str] = frozenset(
+    {
+        "stream_cut",
+        "stream_error_event",
+        "stream_stall",
+        "stream_malformed_event",
+        "stream_truncated",
+    }
+)
 
 ANY_MODEL = "*"
 
@@ -85,7 +141,9 @@ class Fault:
     message: str | None = None
     error_type: str | None = None
     code: str | None = None
-    #: ``hang``: how long to sleep before answering normally (cancelled on disconnect).
+    #: ``hang``: how long to sleep before answering normally; ``stream_stall``: how long the
+    #: stream stays silent before its body ends; ``first_chunk_delay``: how long after the
+    #: headers the first event comes (all cancelled on disconnect).
     seconds: float = 30.0
     #: ``content_filter``: ``"error"`` (HTTP 400) or ``"finish_reason"`` (200, filtered).
     mode: Literal["error", "finish_reason"] = "error"
@@ -100,7 +158,9 @@ class Fault:
     #: success faults: override the reported token usage.
     input_tokens: int | None = None
     output_tokens: int | None = None
-    #: ``stream_cut`` / ``stream_error_event``: content chunks sent before the failure.
+    #: ``stream_cut`` / ``stream_error_event`` / ``stream_stall`` / ``stream_truncated``:
+    #: content chunks sent before the failure; ``stream_malformed_event``: content chunks
+    #: sent before the extra non-JSON event.
     after_chunks: int = 1
     #: any fault: seconds to wait before answering, extra response headers.
     delay: float = 0.0
@@ -130,7 +190,16 @@ class Fault:
                 data[key] = str(data[key])
         for key in ("seconds", "delay"):
             if key in data:
-                data[key] = float(data[key])
+                try:
+                    data[key] = float(data[key])
+                except (TypeError, ValueError):
+                    raise FaultError(f"{key!r} must be a number of seconds") from None
+                if data[key] < 0:
+                    raise FaultError(f"{key!r} must not be negative")
+        if "after_chunks" in data:
+            after = data["after_chunks"]
+            if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+                raise FaultError("'after_chunks' must be a non-negative integer")
         if "tool_calls" in data:
             calls = data["tool_calls"] or []
             if not isinstance(calls, list | tuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from .dialect import (
     send_event,
     start_sse,
 )
-from .faults import Fault
+from .faults import AFTER_CHUNKS_KINDS, Fault
 
 SYSTEM_FINGERPRINT = "fp_fake0001"
 
@@ -48,6 +49,12 @@ CONTENT_POLICY = (
     "that is not allowed by our safety system."
 )
 SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
+PREFILL_NOT_SUPPORTED = (
+    "This model does not support assistant message prefill; the conversation must end with a "
+    "user message."
+)
+#: The ``data:`` of the event a ``stream_malformed_event`` fault inserts (not valid JSON).
+MALFORMED_EVENT_DATA = '{"choices": ['
 
 # (type, message, code) per status, as the real API words them.
 _STATUS_DEFAULTS: dict[int, tuple[str, str, str | None]] = {
@@ -135,6 +142,15 @@ class OpenAIEndpoint(Endpoint):
             message=CONTENT_POLICY,
             code="content_policy_violation",
             fault=fault,
+        )
+
+    def prefill_error(self) -> web.Response:
+        return self.error(
+            400,
+            error_type="invalid_request_error",
+            message=PREFILL_NOT_SUPPORTED,
+            code="prefill_not_supported",
+            param="messages",
         )
 
 
@@ -246,8 +262,7 @@ class ChatCompletions(OpenAIEndpoint):
     ) -> web.StreamResponse:
         options = body.get("stream_options")
         include_usage = isinstance(options, Mapping) and options.get("include_usage") is True
-        cut_after = fault.after_chunks if fault and fault.kind == "stream_cut" else None
-        error_after = fault.after_chunks if fault and fault.kind == "stream_error_event" else None
+        after = fault.after_chunks if fault and fault.kind in AFTER_CHUNKS_KINDS else None
 
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
             out: dict[str, Any] = {"object": "chat.completion.chunk", **base}
@@ -258,29 +273,48 @@ class ChatCompletions(OpenAIEndpoint):
                 out["usage"] = None
             return out
 
-        resp = await start_sse(request)
+        async def interrupt() -> bool:
+            """The fault's action after ``after`` content chunks; True: the body ends here."""
+            assert fault is not None
+            match fault.kind:
+                case "stream_cut":
+                    abort_connection(request)
+                case "stream_error_event":
+                    error = self.error_body(500, "server_error", SERVER_ERROR, None, None)
+                    await send_event(resp, error)
+                    return True
+                case "stream_stall":
+                    await asyncio.sleep(fault.seconds)  # cancelled when the client disconnects
+                    return True
+                case "stream_truncated":
+                    return True
+                case "stream_malformed_event":
+                    await send_event(resp, MALFORMED_EVENT_DATA)
+            return False
+
+        resp = await start_sse(request, fault)
         await send_event(resp, chunk({"role": "assistant", "content": "", "refusal": None}))
-        for sent, piece in enumerate(reply.chunks):
-            if sent == cut_after:
-                abort_connection(request)
-            if sent == error_after:
-                await send_event(
-                    resp, self.error_body(500, "server_error", SERVER_ERROR, None, None)
-                )
+        pieces = reply.chunks
+        for sent, piece in enumerate(pieces):
+            if sent == after and await interrupt():
                 return resp
             await send_event(resp, chunk({"content": piece}))
-        if cut_after is not None:
-            abort_connection(request)
-        if error_after is not None:
-            await send_event(resp, self.error_body(500, "server_error", SERVER_ERROR, None, None))
-            return resp
+        # Tool-call chunks continue the count, so a fault can land inside a call's arguments.
+        tool_chunks: list[dict[str, Any]] = []
         for index, call in enumerate(reply.tool_calls):
             head = {"index": index, "id": call.id, "type": "function"}
             head["function"] = {"name": call.name, "arguments": ""}
-            await send_event(resp, chunk({"tool_calls": [head]}))
+            tool_chunks.append({"tool_calls": [head]})
             for piece in split_even(call.arguments):
-                part = {"index": index, "function": {"arguments": piece}}
-                await send_event(resp, chunk({"tool_calls": [part]}))
+                tool_chunks.append(
+                    {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                )
+        for sent, delta in enumerate(tool_chunks, start=len(pieces)):
+            if sent == after and await interrupt():
+                return resp
+            await send_event(resp, chunk(delta))
+        if after is not None and after >= len(pieces) + len(tool_chunks) and await interrupt():
+            return resp
         await send_event(resp, chunk({}, finish))
         if include_usage:
             final = {
@@ -290,7 +324,8 @@ class ChatCompletions(OpenAIEndpoint):
                 "usage": _usage(reply),
             }
             await send_event(resp, final)
-        await send_event(resp, "[DONE]")
+        if not (fault and fault.kind == "stream_no_done"):
+            await send_event(resp, "[DONE]")
         return resp
 
 

@@ -15,7 +15,13 @@ Control endpoints (for a fake running in another process)::
     POST   /__script               {"model": "gpt-4o", "faults": [{"kind": ...}, ...]}
     GET    /__script               faults still queued, per model
     DELETE /__script               drop all queued faults
-    POST   /__reset                drop faults and requests, latency back to 0
+    POST   /__down                 {"model": "gpt-4o", "status": 503}: the model answers that
+                                   status to every request (status defaults to 503)
+    POST   /__up                   {"model": "gpt-4o"}: undo /__down
+    POST   /__prefill              {"model": "claude-x", "reject": true}: 400 to requests that
+                                   end with an assistant message (``"reject": false`` undoes)
+    GET    /__switches             {"down": {model: status}, "reject_prefill": [model, ...]}
+    POST   /__reset                drop faults, requests and switches, latency back to 0
     GET|POST /__config             {"latency": seconds}
     GET    /__health               {"ok": true}
 """
@@ -107,6 +113,51 @@ async def delete_script(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def _model_payload(request: web.Request) -> tuple[dict[str, Any], str]:
+    payload = await request.json()
+    if not isinstance(payload, dict) or not isinstance(payload.get("model"), str):
+        raise ValueError("'model' must be a string")
+    return payload, payload["model"]
+
+
+async def post_down(request: web.Request) -> web.Response:
+    try:
+        payload, model = await _model_payload(request)
+        request.app[STATE].set_down(model, payload.get("status", 503))
+    except ValueError as exc:
+        return json_response({"error": f"bad switch: {exc}"}, status=400)
+    return json_response(request.app[STATE].switches())
+
+
+async def post_up(request: web.Request) -> web.Response:
+    try:
+        _, model = await _model_payload(request)
+    except ValueError as exc:
+        return json_response({"error": f"bad switch: {exc}"}, status=400)
+    request.app[STATE].set_up(model)
+    return json_response(request.app[STATE].switches())
+
+
+async def post_prefill(request: web.Request) -> web.Response:
+    try:
+        payload, model = await _model_payload(request)
+        reject = payload.get("reject", True)
+        if not isinstance(reject, bool):
+            raise ValueError("'reject' must be a boolean")
+    except ValueError as exc:
+        return json_response({"error": f"bad switch: {exc}"}, status=400)
+    state = request.app[STATE]
+    if reject:
+        state.reject_prefill(model)
+    else:
+        state.allow_prefill(model)
+    return json_response(state.switches())
+
+
+async def get_switches(request: web.Request) -> web.Response:
+    return json_response(request.app[STATE].switches())
+
+
 async def post_reset(request: web.Request) -> web.Response:
     request.app[STATE].reset()
     return web.Response(status=204)
@@ -146,6 +197,10 @@ def build_app(state: ProviderState) -> web.Application:
     app.router.add_post("/__script", post_script)
     app.router.add_get("/__script", get_script)
     app.router.add_delete("/__script", delete_script)
+    app.router.add_post("/__down", post_down)
+    app.router.add_post("/__up", post_up)
+    app.router.add_post("/__prefill", post_prefill)
+    app.router.add_get("/__switches", get_switches)
     app.router.add_post("/__reset", post_reset)
     app.router.add_route("GET", "/__config", config)
     app.router.add_route("POST", "/__config", config)
@@ -186,8 +241,38 @@ class FakeProviderAPI:
         return self.state.script(model, faults)
 
     def reset(self) -> None:
-        """Drop queued faults and recorded requests; latency back to 0."""
+        """Drop queued faults, recorded requests and per-model switches; latency back to 0."""
         self.state.reset()
+
+    def set_down(self, model: str, status: int = 503) -> None:
+        """Answer every request naming ``model`` ("*": any) with HTTP ``status`` (400-599).
+
+        The error is in the wire's own shape (as a ``status`` fault would give); it holds
+        until :meth:`set_up` or :meth:`reset`.  Requests are still recorded, and queued
+        faults are not consumed while the model is down.  Raises ``ValueError``.
+        """
+        self.state.set_down(model, status)
+
+    def set_up(self, model: str) -> None:
+        """Undo :meth:`set_down` for ``model``."""
+        self.state.set_up(model)
+
+    def reject_prefill(self, model: str) -> None:
+        """Make ``model`` ("*": any) reject assistant prefill until :meth:`allow_prefill`.
+
+        A request whose last message has role ``assistant`` gets a 400
+        ``invalid_request_error`` (OpenAI ``code: "prefill_not_supported"``,
+        ``param: "messages"``); other requests are served normally.  :meth:`reset` clears it.
+        """
+        self.state.reject_prefill(model)
+
+    def allow_prefill(self, model: str) -> None:
+        """Undo :meth:`reject_prefill` for ``model``."""
+        self.state.allow_prefill(model)
+
+    def switches(self) -> dict[str, Any]:
+        """``{"down": {model: status}, "reject_prefill": [model, ...]}``."""
+        return self.state.switches()
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -1,6 +1,19 @@
 """Mutable state of one fake provider: scripted faults, recorded requests, settings.
 
 Shared between the server's event loop and the test's thread, hence the locks.
+
+Besides the FIFO fault queues (one fault per request), a model can carry persistent
+switches that hold until undone or :meth:`ProviderState.reset`:
+
+* down (:meth:`~ProviderState.set_down` / :meth:`~ProviderState.set_up`): every request
+  naming the model is answered with the given HTTP status in the wire's error shape;
+* rejects prefill (:meth:`~ProviderState.reject_prefill` /
+  :meth:`~ProviderState.allow_prefill`): a request whose last message has role
+  ``assistant`` is answered 400 in the wire's error shape.
+
+Both are checked after auth and body validation and before a queued fault is taken, so a
+rejected request does not consume the model's queue; requests are recorded as always.
+The model name ``"*"`` switches every model.
 """
 
 from __future__ import annotations
@@ -10,7 +23,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .faults import FaultLike, FaultQueue
+from .faults import ANY_MODEL, FaultLike, FaultQueue
 
 
 class RecordedRequest(NamedTuple):
@@ -35,6 +48,8 @@ class ProviderState:
         self._request_ids = itertools.count(1)
         self._image_ids = itertools.count(1)
         self._in_flight = 0
+        self._down: dict[str, int] = {}
+        self._reject_prefill: set[str] = set()
 
     # --- requests -------------------------------------------------------------------------
     def record(self, request: RecordedRequest) -> None:
@@ -78,8 +93,48 @@ class ProviderState:
     def script(self, model: str, faults: Iterable[FaultLike]) -> int:
         return self.faults.push(model, faults)
 
+    # --- persistent per-model switches -----------------------------------------------------
+    def set_down(self, model: str, status: int = 503) -> None:
+        """Answer every request for ``model`` ("*": any) with ``status`` until :meth:`set_up`."""
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError(f"a down model answers an HTTP error status (400-599), not {status!r}")
+        with self._lock:
+            self._down[model] = status
+
+    def set_up(self, model: str) -> None:
+        """Undo :meth:`set_down` for ``model`` (it may still be down through ``"*"``)."""
+        with self._lock:
+            self._down.pop(model, None)
+
+    def down_status(self, model: str) -> int | None:
+        """The status a down ``model`` answers with, or None if it is up."""
+        with self._lock:
+            return self._down.get(model, self._down.get(ANY_MODEL))
+
+    def reject_prefill(self, model: str) -> None:
+        """Answer 400 to requests for ``model`` ("*": any) that end with an assistant message."""
+        with self._lock:
+            self._reject_prefill.add(model)
+
+    def allow_prefill(self, model: str) -> None:
+        """Undo :meth:`reject_prefill` for ``model``."""
+        with self._lock:
+            self._reject_prefill.discard(model)
+
+    def rejects_prefill(self, model: str) -> bool:
+        with self._lock:
+            return bool(self._reject_prefill & {model, ANY_MODEL})
+
+    def switches(self) -> dict[str, Any]:
+        """The persistent switches: ``{"down": {model: status}, "reject_prefill": [model]}``."""
+        with self._lock:
+            return {"down": dict(self._down), "reject_prefill": sorted(self._reject_prefill)}
+
     def reset(self) -> None:
-        """Forget scripted faults and recorded requests; latency back to 0."""
+        """Forget scripted faults, recorded requests and per-model switches; latency back to 0."""
         self.faults.clear()
         self.clear_requests()
+        with self._lock:
+            self._down.clear()
+            self._reject_prefill.clear()
         self.latency = 0.0

@@ -245,10 +245,10 @@ async def test_error_event_mid_stream_raises_overloaded(server, session) -> None
     assert_no_key(info.value)
 
 
-async def test_stream_without_message_stop_is_invalid_not_complete(server, session) -> None:
+async def test_stream_without_a_stop_reason_is_invalid_not_complete(server, session) -> None:
     _, base = server
     chunks: list[StreamChunk] = []
-    with pytest.raises(E.InvalidResponseError, match="message_stop") as info:
+    with pytest.raises(E.InvalidResponseError, match="terminal event") as info:
         await collect(session, endpoint(base), chat("truncated"), chunks)
     assert info.value.retryable is True
     assert info.value.request_id == REQUEST_ID

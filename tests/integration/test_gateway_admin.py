@@ -137,11 +137,12 @@ def test_anthropic_sdk_plain_stream_and_errors(fake: FakeProviderThread) -> None
         with pytest.raises(anthropic.BadRequestError):
             client.messages.create(model="ab", max_tokens=5, messages=[])
 
+        # Nobody left to continue the answer (a one-model route): an error event.
         fake.script("model-a", [{"kind": "stream_cut", "after_chunks": 2}])
         with (
             pytest.raises(anthropic.APIError),
             client.messages.stream(
-                model="ab", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+                model="a", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
             ) as stream,
         ):
             stream.get_final_message()

@@ -100,8 +100,9 @@ def test_streaming_falls_back_before_first_chunk(
 def test_mid_stream_failure_reaches_the_client_as_an_error(
     client: openai.OpenAI, fake: FakeProviderThread
 ) -> None:
+    # A one-model route: nobody can continue the answer, so the client gets an error.
     fake.script("model-a", [{"kind": "stream_cut", "after_chunks": 2}])
-    stream = client.chat.completions.create(model="ab", messages=USER, stream=True)
+    stream = client.chat.completions.create(model="a", messages=USER, stream=True)
     seen = []
     with pytest.raises(openai.APIError):
         for c in stream:

@@ -94,7 +94,7 @@ async def test_retry_after_beyond_cap_falls_back_without_sleeping(fake: FakeProv
         ({"kind": "reset"}, FallbackTrigger.CONNECTION_ERROR, 2),
         ({"kind": "malformed"}, FallbackTrigger.INVALID_RESPONSE, 2),
         ({"kind": "context_length"}, FallbackTrigger.CONTEXT_WINDOW_EXCEEDED, 0),
-        ({"kind": "content_filter"}, FallbackTrigger.CONTENT_FILTERED, 0),
+        # (a request-side content-policy 400 falls back only when opted in: test_failover.py)
         ({"kind": "content_filter", "mode": "finish_reason"}, FallbackTrigger.CONTENT_FILTERED, 0),
         ({"kind": "status", "status": 401}, FallbackTrigger.AUTH_ERROR, 0),
         ({"kind": "status", "status": 404}, FallbackTrigger.MODEL_NOT_FOUND, 0),

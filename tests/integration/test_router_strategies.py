@@ -181,7 +181,10 @@ async def test_all_cooling_down_waits_for_earliest_within_timeout(
 ) -> None:
     router, clock = make_router(
         fake,
-        policies={"retry": {"max_attempts": 1}, "cooldown": {"after_failures": 1, "seconds": 5}},
+        policies={
+            "retry": {"max_attempts": 1},
+            "cooldown": {"after_failures": 1, "seconds": 5, "max_wait": 5},
+        },
     )
     fake.script("model-a", [{"kind": "status", "status": 500}])
     fake.script("model-b", [{"kind": "status", "status": 500}])

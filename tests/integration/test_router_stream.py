@@ -55,7 +55,7 @@ async def test_stream_cut_after_first_chunk_is_an_error_not_a_clean_end(
 ) -> None:
     router, _ = make_router(fake)
     fake.script("model-a", [{"kind": "stream_cut", "after_chunks": 2}])
-    s = router.stream("ab", "hi")
+    s = router.stream("ab", "hi", stream_recovery="off")
     got: list[str] = []
     with pytest.raises(ProviderError):
         async for c in s:

@@ -32,7 +32,9 @@ CAPABILITIES: tuple[str, ...] = (
     "tools",
     "json",
     "embedding",
+    "prefill",  # accepts a trailing assistant message and continues it (mid-stream recovery)
 )
+StreamRecovery = Literal["continue", "buffer", "off"]
 Strategy = Literal["single", "fallback", "parallel", "loadbalance", "cascade"]
 Wire = Literal["openai", "openai-compatible", "anthropic", "simulator"]
 
@@ -58,12 +60,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+RETRY_ON: tuple[int | Literal["timeout"], ...] = (408, 409, 429, 500, 502, 503, 504, 529)
+
+
 class RetryPolicy(Strict):
     max_attempts: Annotated[int, Field(ge=1)] = 3
     base_delay: Annotated[float, Field(ge=0)] = 0.5
     max_delay: Annotated[float, Field(ge=0)] = 30.0
     max_retry_after: Annotated[float, Field(ge=0)] = 60.0
-    retry_on: list[int] = Field(default_factory=lambda: [408, 409, 429, 500, 502, 503, 504, 529])
+    # HTTP statuses to retry; "timeout" opts in to retrying a timed-out candidate while
+    # another could be tried (by default it is given up at once; the last one is retried).
+    retry_on: list[int | Literal["timeout"]] = Field(default_factory=lambda: list(RETRY_ON))
 
 
 class RetryOverride(Strict):
@@ -73,7 +80,7 @@ class RetryOverride(Strict):
     base_delay: Annotated[float, Field(ge=0)] | None = None
     max_delay: Annotated[float, Field(ge=0)] | None = None
     max_retry_after: Annotated[float, Field(ge=0)] | None = None
-    retry_on: list[int] | None = None
+    retry_on: list[int | Literal["timeout"]] | None = None
 
 
 SimErrorKind = Literal["rate_limit", "server_error", "overloaded", "timeout", "connection_error"]
@@ -173,6 +180,10 @@ class CallParams(Strict):
     temperature: Temperature | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     timeout: PositiveFloat | None = None
+    # request sent -> first chunk of a stream (or the headers of a plain call)
+    first_chunk_timeout: PositiveFloat | None = None
+    idle_timeout: PositiveFloat | None = None  # the longest gap between stream chunks
+    stream_recovery: StreamRecovery | None = None
 
 
 _HOURS = re.compile(r"([01]?\d|2[0-3])-([01]?\d|2[0-4])")
@@ -264,16 +275,27 @@ class Defaults(Strict):
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     max_retries: NonNegInt | None = None  # retries per candidate (attempts - 1)
     timeout: PositiveFloat = 60.0
+    first_chunk_timeout: PositiveFloat | None = None
+    idle_timeout: PositiveFloat | None = None
+    # A stream that fails after chunks reached the caller: the next candidate continues
+    # the answer ("continue"), the answer is held until complete ("buffer"), or "off".
+    stream_recovery: StreamRecovery = "continue"
 
 
 class FallbackPolicy(Strict):
     max_fallbacks: NonNegInt = 3
+    # A provider's request-side content-policy rejection (HTTP 400) is the caller's
+    # to see: another model would most likely refuse it too.  True falls back anyway.
+    on_content_filter: bool = False
 
 
 class CooldownPolicy(Strict):
     after_failures: Annotated[int, Field(ge=1)] = 3
     seconds: Annotated[float, Field(ge=0)] = 60.0
     window: Annotated[float, Field(gt=0)] = 60.0  # failures older than this are forgotten
+    # When every candidate is cooling down, wait at most this long for the first to
+    # return; past it the call is answered at once (503 / 529 with Retry-After).
+    max_wait: Annotated[float, Field(ge=0)] = 1.0
 
 
 class Policies(Strict):

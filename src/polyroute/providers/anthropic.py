@@ -115,7 +115,7 @@ class AnthropicAdapter:
                 messages_url(endpoint),
                 data=payload,
                 headers=_headers(endpoint, "application/json"),
-                timeout=client_timeout(request.timeout),
+                timeout=client_timeout(request.timeout, first_chunk=request.first_chunk_timeout),
             ) as resp:
                 await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
@@ -149,25 +149,32 @@ class AnthropicAdapter:
             ) as resp:
                 await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
+                skipped = 0
                 async for ev in iter_sse(resp):
                     if not ev.data:
                         continue
                     try:
                         data = orjson.loads(ev.data)
-                    except orjson.JSONDecodeError as exc:
-                        raise malformed(endpoint, request.model, "bad stream event", rid) from exc
+                    except orjson.JSONDecodeError:
+                        skipped += 1  # one bad event in a good stream: skip it, say so
+                        continue
                     if not isinstance(data, dict):
-                        raise malformed(endpoint, request.model, "bad stream event", rid)
+                        skipped += 1
+                        continue
                     if ev.event == "error" or data.get("type") == "error":
                         raise _event_error(endpoint, request.model, data, resp.headers)
                     chunk = converter.feed(data)
                     if chunk is not None:
-                        yield _stream_chunk(chunk, rid)
+                        out = _stream_chunk(chunk, rid)
+                        out.skipped_events, skipped = skipped, 0
+                        yield out
                     if converter.done:
                         return
-        # The upstream closed without message_stop: a truncated answer must not look complete.
+                if converter.stopped:
+                    return  # complete after message_delta.stop_reason, even without message_stop
+        # The upstream closed with no stop_reason: a truncated answer must not look complete.
         raise E.InvalidResponseError(
-            "stream ended before message_stop",
+            "stream ended before its terminal event (no message_delta stop_reason)",
             provider=endpoint.provider,
             model=request.model,
             request_id=rid,

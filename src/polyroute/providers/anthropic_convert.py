@@ -356,6 +356,9 @@ class StreamConverter:
         self.created = int(time.time()) if created is None else created
         self.usage: dict[str, Any] = {}
         self.done = False
+        # message_delta carried a stop_reason: the answer is complete even if the body
+        # ends before message_stop.
+        self.stopped = False
         self._tool_index: dict[int, int] = {}
 
     def feed(self, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -376,6 +379,7 @@ class StreamConverter:
                 {k: v for k, v in (event.get("usage") or {}).items() if v is not None}
             )
             stop = (event.get("delta") or {}).get("stop_reason")
+            self.stopped = self.stopped or bool(stop)
             chunk = self._chunk({}, finish_reason(stop) if stop else None)
             chunk["usage"] = usage_dict(self.usage)
             return chunk

@@ -73,6 +73,7 @@ class ChatRequest:
     params: dict[str, Any] = field(default_factory=dict)  # OpenAI parameter names
     timeout: float | None = None
     catalog_id: str = ""  # for error messages and the simulator's pricing
+    first_chunk_timeout: float | None = None  # plain calls: request sent -> headers
 
 
 @dataclass(slots=True)
@@ -100,6 +101,7 @@ class StreamChunk:
     usage: Usage | None = None
     request_id: str | None = None
     raw: dict[str, Any] | None = None
+    skipped_events: int = 0  # malformed events skipped just before this chunk
 
 
 @dataclass(slots=True)

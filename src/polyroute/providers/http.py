@@ -81,13 +81,17 @@ def transport_errors(provider: str, model: str, timeout: float | None) -> Iterat
 
 
 @functools.lru_cache(maxsize=256)
-def client_timeout(timeout: float | None, streaming: bool = False) -> aiohttp.ClientTimeout:
-    """Whole-call timeout for plain calls; for streams the same value bounds
-    the wait for the first byte and for each gap between chunks."""
+def client_timeout(
+    timeout: float | None, streaming: bool = False, first_chunk: float | None = None
+) -> aiohttp.ClientTimeout:
+    """Whole-call timeout for plain calls (``first_chunk`` bounds the wait for the
+    headers and each read); for streams ``timeout`` bounds the connect and each read
+    (the router bounds the first chunk and the gaps itself: ``first_chunk_timeout``,
+    ``idle_timeout``)."""
     import aiohttp
 
-    if timeout is None:
+    if timeout is None and first_chunk is None:
         return aiohttp.ClientTimeout(total=None)
     if streaming:
         return aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
-    return aiohttp.ClientTimeout(total=timeout)
+    return aiohttp.ClientTimeout(total=timeout, sock_read=first_chunk)

@@ -100,7 +100,7 @@ class OpenAIAdapter:
                 url,
                 data=payload,
                 headers=_headers(endpoint),
-                timeout=client_timeout(request.timeout),
+                timeout=client_timeout(request.timeout, first_chunk=request.first_chunk_timeout),
             ) as resp:
                 await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
@@ -128,6 +128,7 @@ class OpenAIAdapter:
                 await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
                 finished = False
+                skipped = 0
                 async for ev in iter_sse(resp):
                     if ev.data == "[DONE]":
                         if not finished:
@@ -135,8 +136,12 @@ class OpenAIAdapter:
                         return
                     try:
                         chunk = orjson.loads(ev.data)
-                    except orjson.JSONDecodeError as exc:
-                        raise malformed(endpoint, request.model, "bad stream chunk", rid) from exc
+                    except orjson.JSONDecodeError:
+                        skipped += 1  # one bad event in a good stream: skip it, say so
+                        continue
+                    if not isinstance(chunk, dict):
+                        skipped += 1
+                        continue
                     if "error" in chunk:
                         err = chunk["error"] if isinstance(chunk["error"], dict) else {}
                         raise E.ServerError(
@@ -145,7 +150,8 @@ class OpenAIAdapter:
                             model=request.model,
                             request_id=rid,
                         )
-                    out = StreamChunk(request_id=rid, raw=chunk)
+                    out = StreamChunk(request_id=rid, raw=chunk, skipped_events=skipped)
+                    skipped = 0
                     for choice in chunk.get("choices") or ():
                         delta = choice.get("delta") or {}
                         out.delta += delta.get("content") or ""

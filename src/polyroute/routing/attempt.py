@@ -44,16 +44,18 @@ async def with_retries(
     clock: Clock,
     rng: random.Random,
     label: str,
+    last: bool = True,
 ) -> tuple[T, list[str]]:
     """The call's result and the retried failures before it (empty when the first try
-    worked)."""
+    worked).  ``last``: no other candidate could be tried after this one (a timeout is
+    then retried per policy; otherwise the route moves on at once)."""
     retries = 0
     history: list[str] = []
     while True:
         try:
             return await call(), history
         except ProviderError as exc:
-            if retries + 1 >= backoff.max_attempts or not backoff.is_retryable(exc):
+            if retries + 1 >= backoff.max_attempts or not backoff.is_retryable(exc, last):
                 raise CandidateFailed(exc, retries, history) from exc
             delay = backoff.delay(retries + 1, exc, rng)
             if delay is None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from polyroute.clock import Clock
-from polyroute.errors import ProviderError, ResponseRejectedError
+from polyroute.errors import ContentFilterError, ProviderError, ResponseRejectedError
 from polyroute.providers.registry import Client, ProviderRegistry
 from polyroute.routing.attempt import CandidateFailed, with_retries
 from polyroute.routing.capabilities import Needs, skip_reason
@@ -47,6 +47,7 @@ class CallContext:
     validator: Callable[[str | None], Validation] | None = None
     budget_skip: Callable[[Candidate], str | None] | None = None
     rate_limit: Callable[[Client, Candidate], Awaitable[float]] | None = None
+    fallback_on_content_filter: bool = False
     attempts: list[Attempt] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -69,7 +70,18 @@ class CallContext:
         if reason is not None:
             self._skip(c, reason)
             return False
+        if not self.cooldown.admit(c.info.id):  # half-open: one probe at a time
+            self._skip(c, "cooldown")
+            return False
         return True
+
+    def could_try(self, c: Candidate) -> bool:
+        """Whether ``c`` would pass ``usable`` now (nothing recorded)."""
+        if self.cooldown.cooling_until(c.info.id) is not None:
+            return False
+        if skip_reason(c.info, self.needs, self.messages) is not None:
+            return False
+        return self.budget_skip is None or self.budget_skip(c) is None
 
     def only_budget_skips(self) -> bool:
         """Nothing was tried and budget is why (at least one candidate was affordable
@@ -80,9 +92,12 @@ class CallContext:
             and any((a.trigger or "").startswith("budget:") for a in self.attempts)
         )
 
-    async def try_candidate(self, c: Candidate, soft_ok: bool = True) -> Envelope | None:
+    async def try_candidate(
+        self, c: Candidate, soft_ok: bool = True, last: bool = True
+    ) -> Envelope | None:
         """Call one candidate.  ``soft_ok=False`` (cascade) treats a soft
-        validator failure as a reason to escalate."""
+        validator failure as a reason to escalate; ``last``: no other candidate
+        could be tried after this one."""
         info = c.info
         t0 = self.clock.monotonic()
         history: list[str] = []
@@ -111,6 +126,7 @@ class CallContext:
                 self.clock,
                 self.rng,
                 info.id,
+                last,
             )
             verdict = self.validator(env.content) if self.validator else None
             if verdict is not None and verdict.verdict is not Verdict.PASS:
@@ -166,6 +182,14 @@ class CallContext:
         self.errors.append(error)
         if trigger is None:
             raise error  # the request itself is at fault: another model would refuse it too
+        if (
+            isinstance(error, ContentFilterError)
+            and error.status is not None
+            and not self.fallback_on_content_filter
+        ):
+            # The provider refused the request itself: the caller sees its status and
+            # reason (policies.fallback.on_content_filter opts in to falling back).
+            raise error
         # Validator refusals and missing keys say nothing about the model's health.
         if (
             pe is not None

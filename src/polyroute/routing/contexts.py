@@ -102,6 +102,7 @@ class ContextBuilder:
             needs=needs,
             messages=messages,
             validator=validator_for(route, validate),
+            fallback_on_content_filter=self.config.policies.fallback.on_content_filter,
         )
         ctx.warnings.extend(route.warnings)
         if self.has_limits:

@@ -2,6 +2,11 @@
 
 Failure counts expire (``window``) so no model is blacklisted for good; a
 success resets the count; a Retry-After longer than the cooldown extends it.
+
+When a cooldown ends the model is *half-open*: the next call that may use it
+(``admit``) is its one probe, and the other calls keep skipping it until the
+probe is answered.  A success closes it; a failure cools it down again at once.
+So a model that is still down costs one request per cooldown, not a burst.
 State is in memory, per router; the clock is injected.
 """
 
@@ -19,6 +24,8 @@ class ModelHealth:
     failures: deque[float]
     cooling_until: float = 0.0
     last_error: str | None = None
+    half_open: bool = False  # the cooldown ended; the next call is a probe
+    probe_started: float | None = None  # a probe is in flight since then
 
 
 class CooldownTracker:
@@ -51,7 +58,8 @@ class CooldownTracker:
         h.failures.append(now)
         h.last_error = error
         started = False
-        if len(h.failures) >= self.policy.after_failures:
+        if h.half_open or len(h.failures) >= self.policy.after_failures:
+            h.half_open, h.probe_started = False, None
             until = now + self.policy.seconds
             if retry_after is not None:
                 until = max(until, now + retry_after)
@@ -64,6 +72,23 @@ class CooldownTracker:
         if h is not None:
             h.failures.clear()
             h.cooling_until = 0.0
+            h.half_open, h.probe_started = False, None
+
+    def admit(self, model: str) -> bool:
+        """Claim the use of a model that is not cooling down: False only when it is
+        half-open and another call's probe is in flight."""
+        h = self._health.get(model)
+        if h is None or not h.half_open:
+            return True
+        now = self.clock.monotonic()
+        if h.probe_started is not None and now - h.probe_started < self._probe_timeout():
+            return False
+        h.probe_started = now  # this call is the probe
+        return True
+
+    def _probe_timeout(self) -> float:
+        # A probe that never reports (its caller went away) frees the slot eventually.
+        return max(self.policy.seconds, 1.0)
 
     def reset(self, model: str) -> None:
         self._health.pop(model, None)
@@ -76,9 +101,14 @@ class CooldownTracker:
         if h.cooling_until > now:
             return h.cooling_until
         if h.cooling_until:
-            # Cooldown over: start counting afresh so one more failure does not re-trip it.
+            # Cooldown over: half-open, counting afresh (the probe's outcome decides).
             h.cooling_until = 0.0
+            h.half_open = True
             h.failures.clear()
+        if h.half_open and h.probe_started is not None:
+            probe_ends = h.probe_started + self._probe_timeout()
+            if probe_ends > now:
+                return probe_ends  # another call is probing it: skip until it reports
         return None
 
     def failure_count(self, model: str) -> int:

@@ -56,6 +56,7 @@ class Ticket:
     t0: float  # monotonic
     reservation: Reservation | None = None
     closed: bool = False
+    malformed_events: int = 0  # stream events skipped as malformed
 
     def elapsed(self) -> float:
         return self.rt.clock.monotonic() - self.t0
@@ -77,6 +78,7 @@ class Ticket:
         self._settle(env.cost)
         record = CallRecord.from_envelope(self.kind, env, self.started, self.labels)
         record.ttft = ttft
+        record.malformed_events = self.malformed_events
         if failure is not None:  # a stream that broke after its first chunk
             record.status = type(failure).__name__
             record.error = str(failure)[:500]
@@ -132,6 +134,12 @@ class Engine:
         except BaseException as exc:
             ticket.fail(exc)
             raise
+
+    async def resume(self, work: Work, route: Route) -> Envelope:
+        """Strategy and attempts only, for a call already admitted (a stream being
+        recovered mid-answer): its budget reservation and its record are its ticket's."""
+        ctx = self._context(work, route)
+        return await run_strategy(ctx, work.timeout or route.timeout)
 
     # -- the layers ---------------------------------------------------------------------
 

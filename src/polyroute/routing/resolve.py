@@ -61,6 +61,9 @@ class Route:
     cache: RouteCache | None = None
     warnings: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    first_chunk_timeout: float | None = None
+    idle_timeout: float | None = None
+    stream_recovery: str = "continue"
 
 
 # What a caller may name: a route name (None: the default), a Route, or models in order.
@@ -180,6 +183,9 @@ class Resolver:
             params=_params(self._defaults_params()),
             timeout=cfg.defaults.timeout,
             max_fallbacks=0,
+            first_chunk_timeout=cfg.defaults.first_chunk_timeout,
+            idle_timeout=cfg.defaults.idle_timeout,
+            stream_recovery=cfg.defaults.stream_recovery,
         )
 
     def _defaults_params(self) -> CallParams:
@@ -276,6 +282,9 @@ class Resolver:
             labels=labels,
             warnings=warnings,
             cache=pool.cache,
+            first_chunk_timeout=pool.first_chunk_timeout or cfg.defaults.first_chunk_timeout,
+            idle_timeout=pool.idle_timeout or cfg.defaults.idle_timeout,
+            stream_recovery=pool.stream_recovery or cfg.defaults.stream_recovery,
         )
 
     def _expand(self, items: list[PoolItem], seen: set[str]) -> list[Candidate]:

@@ -8,7 +8,8 @@
   are cancelled (``Router.fan_out`` is the call that keeps every answer).
 
 When nothing was tried because every candidate is cooling down, wait for the
-earliest to return if that is within the route's timeout, else fail.
+earliest to return if that is within ``policies.cooldown.max_wait`` (and the
+timeout), else fail at once with the time to wait.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ async def _sequential(ctx: CallContext, order: list[Candidate], cascade: bool) -
             continue
         tried += 1
         last = i == len(order) - 1
-        env = await ctx.try_candidate(c, soft_ok=not cascade or last)
+        # Could the route move on after this one?  (A timed-out candidate is then not
+        # retried: the next one is asked at once.)
+        more = tried < budget and any(ctx.could_try(n) for n in order[i + 1 :])
+        env = await ctx.try_candidate(c, soft_ok=not cascade or last, last=not more)
         if env is not None:
             return env
     return None
@@ -101,7 +105,10 @@ async def run_strategy(ctx: CallContext, timeout: float) -> Envelope:
             for c in ctx.route.candidates
             if (u := ctx.cooldown.cooling_until(c.info.id)) is not None
         ]
-        if until and min(until) - now <= timeout:
+        # Hold the request only briefly: a caller is better told at once, with
+        # Retry-After, than kept waiting for most of its timeout.
+        max_wait = min(timeout, ctx.cooldown.policy.max_wait)
+        if until and min(until) - now <= max_wait:
             await ctx.clock.sleep(min(until) - now)
             env = await _one_pass(ctx, ctx.rng)
         else:
@@ -110,8 +117,9 @@ async def run_strategy(ctx: CallContext, timeout: float) -> Envelope:
                 ctx.route.name,
                 ctx.attempts,
                 ctx.errors,
-                reason=f"every candidate is cooling down; the first returns in {wait:.1f}s, "
-                f"after the request's timeout of {timeout:.1f}s",
+                reason=f"every candidate is cooling down; the first returns in {wait:.1f}s "
+                f"(waits at most policies.cooldown.max_wait {max_wait:.1f}s)",
+                retry_after=max(1.0, wait),
             )
     if env is None and ctx.only_budget_skips():
         raise OverBudget(ctx.route.name)

@@ -10,13 +10,14 @@ an ``Envelope`` (``attempt``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from polyroute.cache.key import cache_key
 from polyroute.cache.plan import CachePlan, plan_for
-from polyroute.errors import ProviderError
+from polyroute.errors import ProviderError, ProviderTimeoutError
 from polyroute.providers.base import ChatRequest, EmbeddingRequest, ImageRequest, StreamChunk
 from polyroute.providers.registry import Client
 from polyroute.routing.budget import estimate_cost
@@ -41,6 +42,10 @@ class ChatWork:
     validate: Validate = None
     cache: bool | None = None  # False: the caller opted out of the response cache
     cache_namespace: str | None = None
+    # The call's own timeouts and recovery mode (None: the route's).
+    first_chunk_timeout: float | None = None
+    idle_timeout: float | None = None
+    stream_recovery: str | None = None
     kind: Kind = "chat"
     # Shared by the capability check, every cost estimate and the rate-limit gate of
     # every pass (a step down keeps the prompt), so each tokenizer counts it once.
@@ -75,9 +80,19 @@ class ChatWork:
             self.cache_namespace,
         )
 
+    def first_chunk_limit(self, route: Route) -> float | None:
+        return self.first_chunk_timeout or route.first_chunk_timeout
+
     def request(self, route: Route, c: Candidate, timeout: float | None) -> ChatRequest:
         params = merge_params(route, c, self.params)
-        return ChatRequest(c.info.name, self.messages, params, timeout, c.info.id)
+        return ChatRequest(
+            c.info.name,
+            self.messages,
+            params,
+            timeout,
+            c.info.id,
+            first_chunk_timeout=self.first_chunk_limit(route),
+        )
 
     async def attempt(
         self,
@@ -133,9 +148,22 @@ class StreamWork(ChatWork):
         timeout: float | None,
     ) -> Envelope:
         req = self.request(route, c, timeout)
+        req.first_chunk_timeout = None  # bounded here, around the first chunk itself
         it = client.adapter.stream(session, client.endpoint, req).__aiter__()
+        limit = self.first_chunk_limit(route)
         try:
-            chunk = await it.__anext__()
+            if limit is None:
+                chunk = await it.__anext__()
+            else:
+                async with asyncio.timeout(limit):
+                    chunk = await it.__anext__()
+        except TimeoutError:
+            await aclose_quietly(it)
+            raise ProviderTimeoutError(
+                f"no first chunk within first_chunk_timeout {limit}s",
+                provider=c.info.provider,
+                model=c.info.id,
+            ) from None
         except StopAsyncIteration:
             raise ProviderError(
                 "stream ended before any chunk",

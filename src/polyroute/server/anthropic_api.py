@@ -14,9 +14,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from polyroute.errors import InvalidResponseError, PolyrouteError
+from polyroute.errors import (
+    AllCoolingDownError,
+    InvalidResponseError,
+    PolyrouteError,
+    RouteExhaustedError,
+)
 from polyroute.server import anthropic_compat as ac
-from polyroute.server.errors import RequestError, error_body, status_for
+from polyroute.server.errors import RequestError, error_body, retry_headers, status_for
 from polyroute.server.http import (
     authorize,
     envelope_headers,
@@ -27,10 +32,24 @@ from polyroute.server.http import (
 from polyroute.server.openai_api import cache_choice
 
 
+def anthropic_status(exc: BaseException) -> int:
+    """As on the OpenAI ingress, except that "no capacity now" (every candidate cooling
+    down or overloaded) is Anthropic's own 529 ``overloaded_error``."""
+    if isinstance(exc, AllCoolingDownError) or (
+        isinstance(exc, RouteExhaustedError) and exc.all_overloaded
+    ):
+        return 529
+    return status_for(exc)
+
+
 def _error(exc: BaseException) -> Response:
-    status = status_for(exc)
+    status = anthropic_status(exc)
     message = error_body(exc)["error"]["message"]
-    return json_response(ac.anthropic_error_body(status, message), status=status)
+    return json_response(
+        ac.anthropic_error_body(status, message),
+        status=status,
+        headers=retry_headers(exc, status),
+    )
 
 
 async def messages(request: Request) -> Response:
@@ -87,7 +106,7 @@ async def _messages(request: Request) -> Response:
                         yield out
                 chunk = await anext(aiter(stream), None)
         except PolyrouteError as exc:
-            err = ac.anthropic_error_body(status_for(exc), str(exc))["error"]
+            err = ac.anthropic_error_body(anthropic_status(exc), str(exc))["error"]
             yield encoder.error(err["type"], err["message"])
             return
         u = env.usage

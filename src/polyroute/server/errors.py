@@ -7,6 +7,7 @@ provider key.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -50,6 +51,8 @@ def status_for(exc: BaseException) -> int:
     if isinstance(exc, E.RouteExhaustedError):
         if exc.all_rate_limited:
             return 429
+        if exc.all_overloaded:
+            return 503  # capacity, not a fault: clients back off and retry
         tried = [a for a in exc.attempts if a.outcome == "error"]
         if tried and all(a.trigger == "timeout" for a in tried):
             return 504
@@ -84,10 +87,21 @@ def error_body(exc: BaseException) -> dict[str, Any]:
     return {"error": body}
 
 
+def retry_headers(exc: BaseException, status: int) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, at least 1) on answers that say "try later"."""
+    if status not in (429, 503, 529):
+        return {}
+    after = getattr(exc, "retry_after", None)
+    if after is None:
+        after = 1.0
+    return {"retry-after": str(max(1, math.ceil(after)))}
+
+
 def error_response(exc: BaseException, headers: dict[str, str] | None = None) -> Response:
+    status = status_for(exc)
     return Response(
         orjson.dumps(error_body(exc)),
-        status_code=status_for(exc),
+        status_code=status,
         media_type="application/json",
-        headers=headers,
+        headers={**retry_headers(exc, status), **(headers or {})},
     )

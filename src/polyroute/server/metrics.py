@@ -48,6 +48,12 @@ class Metrics:
         self.cost = Counter(
             "polyroute_cost_usd", "Cost in USD from catalog prices", labels, registry=r
         )
+        self.malformed = Counter(
+            "polyroute_stream_malformed_events",
+            "Malformed events skipped inside otherwise good streams",
+            labels,
+            registry=r,
+        )
         self.cooling = Gauge("polyroute_models_cooling_down", "Models in cooldown now", registry=r)
         self._cooldown: CooldownTracker | None = None
         self.cooling.set_function(self._cooling_count)
@@ -76,6 +82,8 @@ class Metrics:
             self.tokens.labels(*lv, "output").inc(rec.usage.completion_tokens)
         if rec.cost:
             self.cost.labels(*lv).inc(rec.cost)
+        if rec.malformed_events:
+            self.malformed.labels(*lv).inc(rec.malformed_events)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
