@@ -100,6 +100,9 @@ def create_app(gateway: Gateway) -> FastAPI:
         run_store = getattr(app.state, "run_store", None)  # made on first pipeline call
         if run_store is not None:
             run_store.close()
+        response_store = getattr(app.state, "response_store", None)  # made on first use
+        if response_store is not None:
+            response_store.close()
         if usage_store is not None:
             # Last: uvicorn has finished every request, so every call has emitted.
             await usage_store.close()
@@ -136,6 +139,11 @@ def create_app(gateway: Gateway) -> FastAPI:
     add("/v1/chat/completions", openai_api.chat_completions, methods=post)
     add("/v1/images/generations", openai_api.images_generations, methods=post)
     add("/v1/embeddings", openai_api.embeddings, methods=post)
+    from polyroute.server import responses_api
+
+    add("/v1/responses", responses_api.create_response, methods=post)
+    add("/v1/responses/{response_id}", responses_api.get_response, methods=get)
+    add("/v1/responses/{response_id}", responses_api.delete_response, methods=["DELETE"])
     add("/v1/models", openai_api.list_models, methods=get)
     from polyroute.server import anthropic_api
 
