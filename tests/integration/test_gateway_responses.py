@@ -11,8 +11,8 @@ import pytest
 
 from tests.fakeprovider import FakeProviderThread
 from tests.integration.gatewaykit import GatewayServer
-from tests.integration.test_gateway_openai import gateway_config
 from tests.integration.routerkit import ENV
+from tests.integration.test_gateway_openai import gateway_config
 
 TOOLS = [
     {
