@@ -34,7 +34,14 @@ from polyroute.routing.runtime import Observer, Runtime
 from polyroute.routing.streaming import RouterStream
 from polyroute.routing.validators import Validate
 from polyroute.routing.views import Part
-from polyroute.routing.work import ChatWork, EmbeddingWork, ImageWork, StreamWork, Work
+from polyroute.routing.work import (
+    ChatWork,
+    EmbeddingWork,
+    ImageWork,
+    Native,
+    StreamWork,
+    Work,
+)
 from polyroute.sync import SyncFacade
 from polyroute.types import CallRecord, Envelope, FanOutResult, Kind, Message
 
@@ -155,12 +162,14 @@ class Router(SyncFacade):
         cache: bool | None = None,
         cache_namespace: str | None = None,
         first_chunk_timeout: float | None = None,
+        native: Native | None = None,
         **params: Any,
     ) -> Envelope:
         """Serve ``messages`` through ``route``; params are OpenAI parameter names.
         ``labels`` (pipeline, step, api key id, ...) go to the call's record;
         ``cache=False`` opts out of the response cache, ``cache_namespace`` picks one;
-        ``first_chunk_timeout`` bounds the wait for the answer's headers."""
+        ``first_chunk_timeout`` bounds the wait for the answer's headers; ``native`` is
+        an Anthropic Messages body forwarded as is to Anthropic-wire candidates."""
         work = ChatWork(
             _as_messages(messages),
             params,
@@ -169,6 +178,7 @@ class Router(SyncFacade):
             cache,
             cache_namespace,
             first_chunk_timeout=first_chunk_timeout,
+            native=native,
         )
         return await self._run(work, route, product_type, labels)
 
@@ -183,6 +193,7 @@ class Router(SyncFacade):
         first_chunk_timeout: float | None = None,
         idle_timeout: float | None = None,
         stream_recovery: str | None = None,
+        native: Native | None = None,
         **params: Any,
     ) -> RouterStream:
         """Stream an answer.  Iterate the result for chunks; ``.envelope`` is set once it
@@ -197,6 +208,7 @@ class Router(SyncFacade):
             first_chunk_timeout=first_chunk_timeout,
             idle_timeout=idle_timeout,
             stream_recovery=stream_recovery,
+            native=native,
         )
         return RouterStream(self.engine, work, r, tags)
 

@@ -86,6 +86,7 @@ class Envelope:
     images: list[dict[str, Any]] | None = None  # image generation results
     embeddings: list[list[float]] | None = None  # embedding results, in input order
     raw: dict[str, Any] | None = None  # provider answer in OpenAI shape
+    native: dict[str, Any] | None = None  # the answer as an Anthropic upstream sent it
 
     @property
     def retries(self) -> int:
@@ -120,6 +121,8 @@ class Envelope:
             d["embeddings"] = self.embeddings
         if include_raw:
             d["raw"] = self.raw
+            if self.native is not None:
+                d["native"] = self.native
         return d
 
 

@@ -38,5 +38,6 @@ def envelope_from_cache(d: dict[str, Any]) -> tuple[Envelope, float]:
         images=d.get("images"),
         embeddings=d.get("embeddings"),
         raw=d.get("raw"),
+        native=d.get("native"),
     )
     return env, float(d.get("cost") or 0.0)

@@ -27,6 +27,7 @@ def plan_for(
     callable_validator: bool,
     opt_in: bool | None,
     namespace: str | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> CachePlan | None:
     """None when the call must not touch the cache: opted out (per call or per
     route), sampling without the route's leave, a caller's validator function
@@ -38,13 +39,16 @@ def plan_for(
     if not cacheable(effective_params, allow_nonzero_temperature=allow, opt_out=opt_out):
         return None
     accept_dict = accept.model_dump(exclude_none=True) if isinstance(accept, Acceptance) else accept
+    keyed = dict(extra or {})  # e.g. a forwarded native body: fields the messages lack
+    if accept_dict:
+        keyed["accept"] = accept_dict
     try:
         key = cache_key(
             route_name,
             messages,
             effective_params,
             models=models,
-            extra={"accept": accept_dict} if accept_dict else None,
+            extra=keyed or None,
         )
     except TypeError:
         return None

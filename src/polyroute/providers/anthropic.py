@@ -69,8 +69,11 @@ def messages_url(endpoint: Endpoint) -> str:
     return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
 
 
-def _headers(endpoint: Endpoint, accept: str) -> dict[str, str]:
+def _headers(
+    endpoint: Endpoint, accept: str, forwarded: tuple[tuple[str, str], ...] = ()
+) -> dict[str, str]:
     h = {"content-type": "application/json", "accept": accept, "anthropic-version": API_VERSION}
+    h.update(forwarded)  # the client's anthropic-version / anthropic-beta (native requests)
     if endpoint.api_key is not None:
         h["x-api-key"] = endpoint.api_key.get()
     h.update(endpoint.headers)
@@ -78,6 +81,17 @@ def _headers(endpoint: Endpoint, accept: str) -> dict[str, str]:
 
 
 def _body(endpoint: Endpoint, request: ChatRequest, stream: bool) -> bytes:
+    if request.native is not None:
+        # Forwarded as the client sent it: every Anthropic feature (thinking, prompt
+        # caching, documents, server tools, citations) works without polyroute knowing it.
+        body = {**request.native, "model": request.model}
+        body.pop("stream", None)
+        if stream:
+            body["stream"] = True
+        cap = request.params.get("max_tokens")
+        if isinstance(cap, int) and isinstance(body.get("max_tokens"), int):
+            body["max_tokens"] = min(body["max_tokens"], cap)  # a tier's ceiling still holds
+        return orjson.dumps(body)
     try:
         return orjson.dumps(to_messages_body(request, stream))
     except ConversionError as exc:
@@ -91,6 +105,10 @@ def _event_error(
     typ = err.get("type") if isinstance(err, dict) else None
     status = ERROR_TYPE_STATUS.get(typ or "", 500)  # unknown: a server-side failure
     return endpoint_error(endpoint, model, status, orjson.dumps(data), headers)
+
+
+def _sse_bytes(event: str, data: str) -> bytes:
+    return f"event: {event}\ndata: {data}\n\n".encode()
 
 
 def _stream_chunk(chunk: dict[str, Any], rid: str | None) -> StreamChunk:
@@ -114,7 +132,7 @@ class AnthropicAdapter:
             async with session.post(
                 messages_url(endpoint),
                 data=payload,
-                headers=_headers(endpoint, "application/json"),
+                headers=_headers(endpoint, "application/json", request.native_headers),
                 timeout=client_timeout(request.timeout, first_chunk=request.first_chunk_timeout),
             ) as resp:
                 await raise_for_status(resp, endpoint, request.model)
@@ -131,9 +149,12 @@ class AnthropicAdapter:
             raise _event_error(endpoint, request.model, data, headers)
         if data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise malformed(endpoint, request.model, "answer is not a message with content", rid)
-        return parse_chat_completion(
+        parsed = parse_chat_completion(
             to_chat_completion(data, request.model), endpoint, request.model, rid
         )
+        if request.native is not None:
+            parsed.native = data
+        return parsed
 
     async def stream(
         self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ChatRequest
@@ -144,11 +165,12 @@ class AnthropicAdapter:
             async with session.post(
                 messages_url(endpoint),
                 data=payload,
-                headers=_headers(endpoint, "text/event-stream"),
+                headers=_headers(endpoint, "text/event-stream", request.native_headers),
                 timeout=client_timeout(request.timeout, streaming=True),
             ) as resp:
                 await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
+                native = request.native is not None
                 skipped = 0
                 async for ev in iter_sse(resp):
                     if not ev.data:
@@ -164,9 +186,11 @@ class AnthropicAdapter:
                     if ev.event == "error" or data.get("type") == "error":
                         raise _event_error(endpoint, request.model, data, resp.headers)
                     chunk = converter.feed(data)
-                    if chunk is not None:
-                        out = _stream_chunk(chunk, rid)
+                    if chunk is not None or native:
+                        out = _stream_chunk(chunk, rid) if chunk else StreamChunk(request_id=rid)
                         out.skipped_events, skipped = skipped, 0
+                        if native:  # relayed as it came; the OpenAI form is for bookkeeping
+                            out.native = _sse_bytes(ev.event, ev.data)
                         yield out
                     if converter.done:
                         return

@@ -74,6 +74,10 @@ class ChatRequest:
     timeout: float | None = None
     catalog_id: str = ""  # for error messages and the simulator's pricing
     first_chunk_timeout: float | None = None  # plain calls: request sent -> headers
+    # Anthropic ingress to an Anthropic-wire upstream: the client's own body and its
+    # anthropic-* headers, forwarded as sent (model replaced) instead of translated.
+    native: dict[str, Any] | None = None
+    native_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -85,6 +89,7 @@ class ChatResponse:
     request_id: str | None = None
     raw: dict[str, Any] | None = None  # OpenAI chat.completion shape
     simulated: bool = False
+    native: dict[str, Any] | None = None  # the upstream's answer as sent (native requests)
 
 
 @dataclass(slots=True)
@@ -102,6 +107,7 @@ class StreamChunk:
     request_id: str | None = None
     raw: dict[str, Any] | None = None
     skipped_events: int = 0  # malformed events skipped just before this chunk
+    native: bytes | None = None  # the upstream's SSE event as sent (native requests)
 
 
 @dataclass(slots=True)

@@ -65,6 +65,8 @@ class CallContext:
             self._skip(c, "cooldown")
             return False
         reason = skip_reason(c.info, self.needs, self.messages)
+        if reason is None and self.needs.untranslatable and self._translates(c):
+            reason = f"untranslatable: {self.needs.untranslatable}"
         if reason is None and self.budget_skip is not None:
             reason = self.budget_skip(c)
         if reason is not None:
@@ -74,6 +76,10 @@ class CallContext:
             self._skip(c, "cooldown")
             return False
         return True
+
+    def _translates(self, c: Candidate) -> bool:
+        """Whether ``c``'s provider gets a translation (OpenAI wire), not the body as sent."""
+        return self.registry.spec(c.info.provider).wire in ("openai", "openai-compatible")
 
     def could_try(self, c: Candidate) -> bool:
         """Whether ``c`` would pass ``usable`` now (nothing recorded)."""

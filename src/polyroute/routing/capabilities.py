@@ -18,6 +18,9 @@ class Needs:
     vision: bool = False
     image_generation: bool = False
     embedding: bool = False
+    # Why the request has no OpenAI form (an Anthropic body with documents, server
+    # tools...): only candidates that get it as sent (not the OpenAI wire) can serve it.
+    untranslatable: str | None = None
     prompt: PromptTokens | None = None  # the prompt's size, counted lazily per tokenizer
     max_tokens: int = 0
 

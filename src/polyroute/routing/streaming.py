@@ -150,6 +150,10 @@ class RouterStream:
                     if chunk is None:
                         break  # the adapter saw the terminal event
                 seg = segments[-1]
+                if len(segments) > 1 and chunk.native is not None:
+                    # A continuation's own events (its message_start...) are not the
+                    # caller's stream: only its text is, through the ingress's encoder.
+                    chunk = replace(chunk, native=None)
                 if chunk.usage is not None:
                     seg.usage = chunk.usage
                 if chunk.skipped_events:

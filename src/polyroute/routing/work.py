@@ -32,6 +32,18 @@ if TYPE_CHECKING:
     import aiohttp
 
 
+@dataclass(frozen=True, slots=True)
+class Native:
+    """A request in a provider's own format (the Anthropic ingress's Messages body and
+    its anthropic-* headers): an upstream of that wire gets it as sent, model replaced;
+    others get the translation.  ``untranslatable`` says why it has no OpenAI form, if
+    it has none (then only upstreams that take it as sent may serve it)."""
+
+    body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+    untranslatable: str | None = None
+
+
 @dataclass(slots=True)
 class ChatWork:
     """A chat completion answered whole."""
@@ -46,6 +58,7 @@ class ChatWork:
     first_chunk_timeout: float | None = None
     idle_timeout: float | None = None
     stream_recovery: str | None = None
+    native: Native | None = None  # the Anthropic ingress's body, for Anthropic-wire candidates
     kind: Kind = "chat"
     # Shared by the capability check, every cost estimate and the rate-limit gate of
     # every pass (a step down keeps the prompt), so each tokenizer counts it once.
@@ -56,7 +69,9 @@ class ChatWork:
 
     def needs(self, route: Route) -> Needs:
         max_tokens = self.params.get("max_tokens") or route.params.get("max_tokens")
-        return needs_for_chat(self.messages, max_tokens, self.prompt)
+        needs = needs_for_chat(self.messages, max_tokens, self.prompt)
+        needs.untranslatable = self.native.untranslatable if self.native else None
+        return needs
 
     def estimate(self, route: Route, c: Candidate) -> float:
         return estimate_cost(
@@ -78,6 +93,7 @@ class ChatWork:
             callable(self.validate),
             self.cache,
             self.cache_namespace,
+            extra={"native": _without_model(self.native.body)} if self.native else None,
         )
 
     def first_chunk_limit(self, route: Route) -> float | None:
@@ -92,6 +108,8 @@ class ChatWork:
             timeout,
             c.info.id,
             first_chunk_timeout=self.first_chunk_limit(route),
+            native=self.native.body if self.native else None,
+            native_headers=self.native.headers if self.native else (),
         )
 
     async def attempt(
@@ -115,6 +133,7 @@ class ChatWork:
             tool_calls=resp.tool_calls,
             simulated=resp.simulated,
             raw=resp.raw,
+            native=resp.native,
         )
 
 
@@ -287,6 +306,10 @@ class EmbeddingWork:
 
 
 Work = ChatWork | StreamWork | ImageWork | EmbeddingWork
+
+
+def _without_model(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ("model", "stream")}
 
 
 async def aclose_quietly(it: AsyncIterator[StreamChunk]) -> None:

@@ -20,7 +20,11 @@ from polyroute.errors import (
     PolyrouteError,
     RouteExhaustedError,
 )
+from polyroute.providers.base import StreamChunk
+from polyroute.routing.streaming import RouterStream
+from polyroute.routing.work import Native
 from polyroute.server import anthropic_compat as ac
+from polyroute.server.anthropic_native import NativeRelay
 from polyroute.server.errors import RequestError, error_body, retry_headers, status_for
 from polyroute.server.http import (
     authorize,
@@ -59,15 +63,30 @@ async def messages(request: Request) -> Response:
         return _error(exc)
 
 
+# Client headers an Anthropic upstream must see as sent (betas switch features on).
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
 async def _messages(request: Request) -> Response:
     labels = authorize(request)
     body = await read_json(request)
+    untranslatable = None
     try:
         call = ac.parse_messages_request(body)
+    except ac.UntranslatableError as exc:
+        # Fine for an Anthropic upstream, which gets the body as sent: route it there.
+        untranslatable = str(exc)
+        call = _lenient(body)
     except ac.RequestError as exc:
         raise RequestError(str(exc), param=exc.param) from None
     product_type = request.headers.get("x-polyroute-product-type") or call.product_type
     router = gateway_of(request).router
+    # An Anthropic-wire candidate gets the body as the client sent it (model replaced);
+    # any other gets the translation in call.messages / call.params.
+    forwarded = tuple(
+        (h, v) for h in FORWARDED_HEADERS if (v := request.headers.get(h)) is not None
+    )
+    native = Native(body, forwarded, untranslatable)
     if not call.stream:
         env = await router.complete(
             call.model,
@@ -75,8 +94,11 @@ async def _messages(request: Request) -> Response:
             product_type=product_type,
             labels=labels,
             cache=cache_choice(request),
+            native=native,
             **call.params,
         )
+        if env.native is not None:
+            return json_response(env.native, headers=envelope_headers(env))
         try:
             msg = ac.to_anthropic_message(env.raw or {}, env.model)
         except ValueError as exc:  # e.g. tool arguments that are not a JSON object
@@ -88,11 +110,21 @@ async def _messages(request: Request) -> Response:
         return json_response(msg, headers=envelope_headers(env))
 
     stream = router.stream(
-        call.model, call.messages, product_type=product_type, labels=labels, **call.params
+        call.model,
+        call.messages,
+        product_type=product_type,
+        labels=labels,
+        native=native,
+        **call.params,
     )
     first = await stream.start()
     assert stream.envelope is not None
     env = stream.envelope
+    headers = envelope_headers(env, streaming=True)
+    if first.native is not None:
+        return StreamingResponse(
+            _relayed(stream, first), media_type="text/event-stream", headers=headers
+        )
     encoder = ac.MessagesStreamEncoder(env.model, "msg_" + uuid.uuid4().hex[:24])
 
     async def events() -> AsyncIterator[bytes]:
@@ -112,6 +144,31 @@ async def _messages(request: Request) -> Response:
         u = env.usage
         yield encoder.finish((u.prompt_tokens, u.completion_tokens) if u.total_tokens else None)
 
-    return StreamingResponse(
-        events(), media_type="text/event-stream", headers=envelope_headers(env, streaming=True)
-    )
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def _lenient(body: dict[str, Any]) -> ac.MessagesCall:
+    try:
+        return ac.parse_messages_request(body, lenient=True)
+    except ac.RequestError as exc:
+        raise RequestError(str(exc), param=exc.param) from None
+
+
+async def _relayed(stream: RouterStream, first: StreamChunk) -> AsyncIterator[bytes]:
+    """The upstream's own events, byte for byte; a continuation's text spliced in."""
+    relay = NativeRelay()
+    chunk: StreamChunk | None = first
+    try:
+        while chunk is not None:
+            if chunk.native is not None:
+                yield relay.relay(chunk.native)
+            elif chunk.delta:
+                yield relay.text(chunk.delta)
+            chunk = await anext(aiter(stream), None)
+    except PolyrouteError as exc:
+        err = ac.anthropic_error_body(anthropic_status(exc), str(exc))["error"]
+        yield relay.error(err["type"], err["message"])
+        return
+    env = stream.envelope
+    assert env is not None
+    yield relay.finish(env.finish_reason, env.usage.completion_tokens)

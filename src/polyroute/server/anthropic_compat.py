@@ -62,6 +62,11 @@ class RequestError(ValueError):
         self.message = message
 
 
+class UntranslatableError(RequestError):
+    """Valid for Anthropic, but with no OpenAI form (documents, server tools, images in
+    tool results): only an Anthropic-wire upstream can serve the request as sent."""
+
+
 def _need(ok: object, param: str, message: str = "field required") -> None:
     if not ok:
         raise RequestError(param, message)
@@ -79,8 +84,10 @@ class MessagesCall:
 # ---------------------------------------------------------------- request
 
 
-def parse_messages_request(body: dict[str, Any]) -> MessagesCall:
-    """Validate an Anthropic Messages request and convert it to OpenAI form."""
+def parse_messages_request(body: dict[str, Any], lenient: bool = False) -> MessagesCall:
+    """Validate an Anthropic Messages request and convert it to OpenAI form.
+    ``lenient``: what has no OpenAI form is left out instead of refused (the request
+    then goes only to Anthropic-wire upstreams, which get it as sent)."""
     model, raw = body.get("model"), body.get("messages")
     if not isinstance(model, str) or not model:
         raise RequestError("model", "field required")
@@ -88,11 +95,11 @@ def parse_messages_request(body: dict[str, Any]) -> MessagesCall:
         raise RequestError("messages", "at least one message is required")
     messages = _system(body.get("system"))
     for i, m in enumerate(raw):
-        messages.extend(_message(m, f"messages[{i}]"))
+        messages.extend(_message(m, f"messages[{i}]", lenient))
     metadata = body.get("metadata") or {}
     _need(isinstance(metadata, dict), "metadata", "must be an object")
     product = metadata.get("product_type")
-    params = _params(body, metadata)
+    params = _params(body, metadata, lenient)
     product_type = str(product) if product else None
     return MessagesCall(model, messages, params, body.get("stream") is True, product_type)
 
@@ -114,7 +121,7 @@ def _text_part(block: Any, path: str) -> dict[str, Any]:
     return {"type": "text", "text": block["text"]}
 
 
-def _message(m: Any, path: str) -> list[dict[str, Any]]:
+def _message(m: Any, path: str, lenient: bool) -> list[dict[str, Any]]:
     _need(isinstance(m, dict), path, "must be an object")
     role, content = m.get("role"), m.get("content")
     _need(role in ("user", "assistant"), f"{path}.role", f"must be user or assistant, not {role!r}")
@@ -134,11 +141,12 @@ def _message(m: Any, path: str) -> list[dict[str, Any]]:
         elif kind == "tool_use" and role == "assistant":
             calls.append(_tool_call(block, bpath))
         elif kind == "tool_result" and role == "user":
-            tool_msgs.append(_tool_message(block, bpath))
+            tool_msgs.append(_tool_message(block, bpath, lenient))
         elif kind in ("thinking", "redacted_thinking") and role == "assistant":
             continue  # signed Claude reasoning; meaningless to any other model
         elif kind == "document":
-            raise RequestError(f"{bpath}.type", "document blocks are not supported")
+            if not lenient:
+                raise UntranslatableError(f"{bpath}.type", "document blocks are not supported")
         else:
             raise RequestError(f"{bpath}.type", f"{kind!r} blocks are not allowed in {role} turns")
     text_only = len(parts) == 1 and parts[0]["type"] == "text"
@@ -178,17 +186,25 @@ def _tool_call(block: dict[str, Any], path: str) -> dict[str, Any]:
     return {"id": block["id"], "type": "function", "function": fn}
 
 
-def _tool_message(block: dict[str, Any], path: str) -> dict[str, Any]:
+def _tool_message(block: dict[str, Any], path: str, lenient: bool) -> dict[str, Any]:
     _need(isinstance(block.get("tool_use_id"), str) and block["tool_use_id"], f"{path}.tool_use_id")
     text = block.get("content") or ""
     if isinstance(text, list):
         # OpenAI tool messages hold text only, so an image result cannot travel.
+        if lenient:
+            text = [b for b in text if isinstance(b, dict) and b.get("type") == "text"]
+        else:
+            for k, b in enumerate(text):
+                if isinstance(b, dict) and b.get("type") == "image":
+                    raise UntranslatableError(
+                        f"{path}.content[{k}].type", "images in tool results have no OpenAI form"
+                    )
         text = "\n".join(_text_part(b, f"{path}.content[{k}]")["text"] for k, b in enumerate(text))
     _need(isinstance(text, str), f"{path}.content", "must be a string or a list of text blocks")
     return {"role": "tool", "tool_call_id": block["tool_use_id"], "content": text}
 
 
-def _params(body: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+def _params(body: dict[str, Any], metadata: dict[str, Any], lenient: bool) -> dict[str, Any]:
     # Anthropic has no default for max_tokens.  bool is an int subclass, and
     # max_tokens=True is a client bug, not "1".
     max_tokens = body.get("max_tokens")
@@ -207,7 +223,11 @@ def _params(body: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
         params["stop"] = stop
     if tools := body.get("tools"):
         _need(isinstance(tools, list), "tools", "must be a list")
-        params["tools"] = [_tool(t, f"tools[{i}]") for i, t in enumerate(tools)]
+        params["tools"] = [
+            _tool(t, f"tools[{i}]")
+            for i, t in enumerate(tools)
+            if not (lenient and _is_server_tool(t))
+        ]
         # OpenAI rejects tool_choice without tools, so it is only read here.
         if body.get("tool_choice") is not None:
             params.update(_tool_choice(body["tool_choice"]))
@@ -216,11 +236,17 @@ def _params(body: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _is_server_tool(tool: Any) -> bool:
+    return isinstance(tool, dict) and tool.get("type") not in (None, "custom")
+
+
 def _tool(tool: Any, path: str) -> dict[str, Any]:
     _need(isinstance(tool, dict), path, "must be an object")
     # Server tools (web_search_..., bash_...) run inside Anthropic's API.
-    kind = tool.get("type")
-    _need(kind in (None, "custom"), f"{path}.type", f"server tool {kind!r} is not supported")
+    if _is_server_tool(tool):
+        raise UntranslatableError(
+            f"{path}.type", f"server tool {tool.get('type')!r} is not supported"
+        )
     _need(isinstance(tool.get("name"), str) and tool["name"], f"{path}.name")
     _need(isinstance(tool.get("input_schema"), dict), f"{path}.input_schema")
     fn: dict[str, Any] = {"name": tool["name"], "parameters": tool["input_schema"]}
