@@ -198,3 +198,35 @@ def test_openai_agents_sdk_default_model_runs_a_tool_loop(
         "tool_call_id": last["messages"][-2]["tool_calls"][0]["id"],
         "content": "sunny in Oslo",
     }
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_structured_output_to_anthropic_is_a_forced_tool(
+    client: openai.OpenAI, fake: FakeProviderThread, stream: bool
+) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        value: int
+
+    fake.script(
+        "claude-c1",
+        [{"kind": "content", "tool_calls": [{"name": "Answer", "arguments": {"value": 42}}]}],
+    )
+    if stream:
+        with client.chat.completions.stream(
+            model="c1", messages=[{"role": "user", "content": "6*7?"}], response_format=Answer
+        ) as s:
+            for _ in s:
+                pass
+            parsed = s.get_final_completion().choices[0].message.parsed
+    else:
+        done = client.chat.completions.parse(
+            model="c1", messages=[{"role": "user", "content": "6*7?"}], response_format=Answer
+        )
+        assert done.choices[0].finish_reason == "stop"
+        parsed = done.choices[0].message.parsed
+    assert parsed == Answer(value=42)
+    sent = fake.requests_to("/v1/messages")[-1].body
+    assert sent["tool_choice"] == {"type": "tool", "name": "Answer"}
+    assert sent["tools"][0]["input_schema"]["properties"]["value"]["type"] == "integer"

@@ -16,6 +16,7 @@ from polyroute import errors as E
 from polyroute.providers.anthropic_convert import (
     ConversionError,
     StreamConverter,
+    json_tool_name,
     to_chat_completion,
     to_messages_body,
 )
@@ -149,8 +150,12 @@ class AnthropicAdapter:
             raise _event_error(endpoint, request.model, data, headers)
         if data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise malformed(endpoint, request.model, "answer is not a message with content", rid)
+        json_tool = None if request.native is not None else json_tool_name(request.params)
         parsed = parse_chat_completion(
-            to_chat_completion(data, request.model), endpoint, request.model, rid
+            to_chat_completion(data, request.model, json_tool=json_tool),
+            endpoint,
+            request.model,
+            rid,
         )
         if request.native is not None:
             parsed.native = data
@@ -160,7 +165,8 @@ class AnthropicAdapter:
         self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ChatRequest
     ) -> AsyncIterator[StreamChunk]:
         payload = _body(endpoint, request, stream=True)
-        converter = StreamConverter(request.model)
+        json_tool = None if request.native is not None else json_tool_name(request.params)
+        converter = StreamConverter(request.model, json_tool=json_tool)
         with transport_errors(endpoint.provider, request.model, request.timeout):
             async with session.post(
                 messages_url(endpoint),

@@ -227,7 +227,14 @@ def _apply_params(body: dict[str, Any], p: dict[str, Any]) -> None:
     stop = p.get("stop")
     if stop:
         body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-    if p.get("tools"):
+    json_tool = structured_output_tool(p)
+    if json_tool is not None and not p.get("tools"):
+        # Structured output as a forced tool: the answer is the tool's input, which
+        # Anthropic validates against the schema; to_chat_completion turns it back
+        # into message content.
+        body["tools"] = [json_tool]
+        body["tool_choice"] = {"type": "tool", "name": json_tool["name"]}
+    elif p.get("tools"):
         body["tools"] = [_tool(t) for t in p["tools"]]
         choice = _tool_choice(p.get("tool_choice", "auto"))
         if p.get("parallel_tool_calls") is False and choice["type"] != "none":
@@ -237,10 +244,35 @@ def _apply_params(body: dict[str, Any], p: dict[str, Any]) -> None:
     if "user" in p:
         body["metadata"] = {"user_id": str(p["user"])}
     # Dropped on purpose: presence/frequency_penalty, seed, logprobs, top_logprobs,
-    # logit_bias have no Anthropic equivalent.  response_format json_object is
-    # dropped too: Anthropic has no JSON mode, and callers that need JSON already
-    # ask for it in the prompt (OpenAI requires that as well).  Any other key is
+    # logit_bias have no Anthropic equivalent.  (response_format together with tools
+    # cannot be a forced tool: the prompt must ask for JSON then.)  Any other key is
     # unknown to the Messages API and would be a 400, so nothing else is copied.
+
+
+def structured_output_tool(p: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool that carries ``response_format`` (json_schema or json_object), if any."""
+    fmt = p.get("response_format")
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema") or {}
+        schema = spec.get("schema") or {"type": "object"}
+        name = spec.get("name") or "response"
+    elif fmt.get("type") == "json_object":
+        schema, name = {"type": "object"}, "json_response"
+    else:
+        return None
+    return {
+        "name": name,
+        "description": "Give your answer as this tool's input (the response format).",
+        "input_schema": schema,
+    }
+
+
+def json_tool_name(p: dict[str, Any]) -> str | None:
+    """The forced tool's name when the request asked for structured output."""
+    tool = structured_output_tool(p) if not p.get("tools") else None
+    return tool["name"] if tool is not None else None
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
@@ -296,15 +328,20 @@ def usage_dict(usage: Any) -> dict[str, Any]:
 
 
 def to_chat_completion(
-    msg: dict[str, Any], model: str, created: int | None = None
+    msg: dict[str, Any], model: str, created: int | None = None, json_tool: str | None = None
 ) -> dict[str, Any]:
-    """An Anthropic message as an OpenAI ``chat.completion`` dict."""
+    """An Anthropic message as an OpenAI ``chat.completion`` dict.  ``json_tool``: the
+    forced tool that carries structured output; its input becomes the content."""
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
+    structured = False
     for block in msg.get("content") or ():
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
             texts.append(block.get("text") or "")
+        elif kind == "tool_use" and json_tool is not None and block.get("name") == json_tool:
+            texts = [orjson.dumps(block.get("input") or {}).decode()]
+            structured = True
         elif kind == "tool_use":
             args = orjson.dumps(block.get("input") or {}).decode()
             tool_calls.append(
@@ -333,7 +370,7 @@ def to_chat_completion(
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": finish_reason(msg.get("stop_reason")),
+                "finish_reason": "stop" if structured else finish_reason(msg.get("stop_reason")),
             }
         ],
         "usage": usage_dict(msg.get("usage")),
@@ -350,7 +387,11 @@ class StreamConverter:
     true at ``message_stop``; ``error`` events are the caller's to raise.
     """
 
-    def __init__(self, model: str, created: int | None = None) -> None:
+    def __init__(
+        self, model: str, created: int | None = None, json_tool: str | None = None
+    ) -> None:
+        self.json_tool = json_tool  # the forced structured-output tool, streamed as text
+        self._json_block: int | None = None
         self.id = ""
         self.model = model
         self.created = int(time.time()) if created is None else created
@@ -380,7 +421,10 @@ class StreamConverter:
             )
             stop = (event.get("delta") or {}).get("stop_reason")
             self.stopped = self.stopped or bool(stop)
-            chunk = self._chunk({}, finish_reason(stop) if stop else None)
+            finish = finish_reason(stop) if stop else None
+            if finish == "tool_calls" and self._json_block is not None:
+                finish = "stop"  # the forced structured-output tool was the answer
+            chunk = self._chunk({}, finish)
             chunk["usage"] = usage_dict(self.usage)
             return chunk
         if kind == "message_stop":
@@ -388,6 +432,13 @@ class StreamConverter:
         return None  # ping, content_block_stop, message_stop, and event types added later
 
     def _block_start(self, index: int, block: dict[str, Any]) -> dict[str, Any] | None:
+        if (
+            block.get("type") == "tool_use"
+            and self.json_tool
+            and block.get("name") == self.json_tool
+        ):
+            self._json_block = index
+            return None
         if block.get("type") == "tool_use":
             self._tool_index[index] = len(self._tool_index)
             call = {
@@ -404,6 +455,8 @@ class StreamConverter:
     def _block_delta(self, index: int, delta: dict[str, Any]) -> dict[str, Any] | None:
         if delta.get("type") == "text_delta":
             return self._chunk({"content": delta.get("text") or ""})
+        if delta.get("type") == "input_json_delta" and index == self._json_block:
+            return self._chunk({"content": delta.get("partial_json") or ""})
         if delta.get("type") == "input_json_delta" and index in self._tool_index:
             call = {
                 "index": self._tool_index[index],
