@@ -12,6 +12,7 @@ Quick use::
 Fault kinds and their parameters: see :mod:`tests.fakeprovider.faults`.
 """
 
+from .anthropic_wire import count_input_tokens
 from .common import count_tokens, default_reply_text
 from .faults import ANY_MODEL, FAULT_KINDS, Fault, FaultError, ToolCall
 from .server import FakeProvider, FakeProviderAPI, build_app, start_fake_provider
@@ -29,6 +30,7 @@ __all__ = [
     "RecordedRequest",
     "ToolCall",
     "build_app",
+    "count_input_tokens",
     "count_tokens",
     "default_reply_text",
     "start_fake_provider",

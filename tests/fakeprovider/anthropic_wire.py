@@ -1,4 +1,4 @@
-"""Anthropic wire format: ``POST /v1/messages``."""
+"""Anthropic wire format: ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``."""
 
 from __future__ import annotations
 
@@ -246,6 +246,39 @@ class Messages(Endpoint):
         if not (fault and fault.kind == "stream_no_done"):
             await event("message_stop", {})
         return resp
+
+
+def count_input_tokens(body: Mapping[str, Any]) -> int:
+    """The fake's token count: characters of all text, divided by 4 and rounded up.
+
+    "All text" is the system prompt, every message's text (``content_text``) and the
+    tools as compact JSON (``dumps(tools)``); at least 1.
+    """
+    messages = [m for m in body.get("messages") or () if isinstance(m, Mapping)]
+    chars = len(content_text(body.get("system")))
+    chars += sum(len(content_text(m.get("content"))) for m in messages)
+    if body.get("tools"):
+        chars += len(dumps(body["tools"]))
+    return max(1, -(-chars // 4))
+
+
+class CountTokens(Messages):
+    """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}`` (see
+    :func:`count_input_tokens`).  Auth, switches and faults as on ``/v1/messages``
+    (faults are looked up under the body's ``model``)."""
+
+    def validate(self, body: Mapping[str, Any]) -> web.Response | None:
+        for name, kind in (("model", str), ("messages", list)):
+            if not isinstance(body.get(name), kind):
+                return self.error(
+                    400, error_type="invalid_request_error", message=f"{name}: Field required"
+                )
+        return None
+
+    async def success(
+        self, request: web.Request, body: Mapping[str, Any], fault: Fault | None
+    ) -> web.StreamResponse:
+        return json_response({"input_tokens": count_input_tokens(body)})
 
 
 def _stop_reason(reply: Reply) -> str:

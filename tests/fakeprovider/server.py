@@ -6,6 +6,7 @@ Provider endpoints (real wire formats, see ``openai_wire`` / ``anthropic_wire``)
     POST /v1/images/generations    OpenAI image generation
     POST /v1/embeddings            OpenAI embeddings
     POST /v1/messages              Anthropic Messages (JSON or SSE)
+    POST /v1/messages/count_tokens Anthropic token counting: {"input_tokens": ceil(chars / 4)}
     GET  /img/<n>.png              the (1x1) images whose URLs /v1/images/generations returns
 
 Control endpoints (for a fake running in another process)::
@@ -35,7 +36,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from .anthropic_wire import Messages
+from .anthropic_wire import CountTokens, Messages
 from .common import TINY_PNG
 from .dialect import BODY, INVALID_JSON, RESPONSE_HEADERS, json_response
 from .faults import FaultError, FaultLike, parse_faults
@@ -191,6 +192,7 @@ def build_app(state: ProviderState) -> web.Application:
     app.router.add_post("/v1/images/generations", ImageGenerations(state).handle)
     app.router.add_post("/v1/embeddings", Embeddings(state).handle)
     app.router.add_post("/v1/messages", Messages(state).handle)
+    app.router.add_post("/v1/messages/count_tokens", CountTokens(state).handle)
     app.router.add_get(IMAGE_PREFIX + "{name}", image)
     app.router.add_get("/__requests", get_requests)
     app.router.add_delete("/__requests", delete_requests)

@@ -252,10 +252,17 @@ def test_openai_only_and_unknown_params_are_dropped() -> None:
         frequency_penalty=0.5,
         seed=7,
         logprobs=True,
-        response_format={"type": "json_object"},
         some_future_param=True,
     )
     assert set(b) == {"model", "messages", "max_tokens"}
+
+
+def test_response_format_becomes_a_forced_tool() -> None:
+    b = body([user("x")], response_format={"type": "json_object"})
+    assert b["tool_choice"] == {"type": "tool", "name": "json_response"}
+    assert b["tools"][0]["input_schema"] == {"type": "object"}
+    with_tools = body([user("x")], response_format={"type": "json_object"}, tools=[WEATHER_TOOL])
+    assert [t["name"] for t in with_tools["tools"]] == ["get_weather"]  # the caller's tools win
 
 
 def test_n_above_one_is_refused() -> None:

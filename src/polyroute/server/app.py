@@ -133,6 +133,11 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.add_exception_handler(RequestError, on_request_error)
     app.add_exception_handler(PolyrouteError, on_polyroute_error)
     app.add_exception_handler(Exception, on_unexpected)
+    from starlette.exceptions import HTTPException
+
+    from polyroute.server import unmatched
+
+    app.add_exception_handler(HTTPException, unmatched.on_http_exception)  # 404/405 shapes
 
     post, get, put = ["POST"], ["GET"], ["PUT"]
     add = app.add_route
@@ -145,9 +150,14 @@ def create_app(gateway: Gateway) -> FastAPI:
     add("/v1/responses/{response_id}", responses_api.get_response, methods=get)
     add("/v1/responses/{response_id}", responses_api.delete_response, methods=["DELETE"])
     add("/v1/models", openai_api.list_models, methods=get)
+    from polyroute.server import anthropic_tokens, completions_api, models_api
+
+    add("/v1/models/{model_id:path}", models_api.retrieve_model, methods=get)
+    add("/v1/completions", completions_api.completions, methods=post)
     from polyroute.server import anthropic_api
 
     add("/v1/messages", anthropic_api.messages, methods=post)
+    add("/v1/messages/count_tokens", anthropic_tokens.count_tokens, methods=post)
     add("/api/v1/compare", compare_api.compare, methods=post)
     add("/api/v1/pipeline", pipeline_api.run_pipeline, methods=post)
     add("/api/v1/pipeline/steps/{step_name}/execute", pipeline_api.execute_step, methods=post)
@@ -187,4 +197,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     from polyroute.server.dashboard import mount
 
     mount(app)  # "/", "/static/{path}" and the dashboard's JSON endpoints
+    from polyroute.server import request_id
+
+    request_id.install(app)  # x-request-id on every answer, outermost
     return app

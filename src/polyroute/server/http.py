@@ -93,6 +93,7 @@ def envelope_headers(env: Envelope, streaming: bool = False) -> dict[str, str]:
         "x-polyroute-cache": "hit" if env.cache_hit else "miss",
         **({"x-polyroute-saved-cost": f"{env.saved_cost:.8f}"} if env.cache_hit else {}),
         **({"x-polyroute-simulated": "true"} if env.simulated else {}),
+        **({"x-polyroute-upstream-request-id": env.request_id} if env.request_id else {}),
     }
     if streaming:
         headers.pop("x-polyroute-cost")
