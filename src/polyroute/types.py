@@ -17,12 +17,29 @@ Kind = Literal["chat", "stream", "image", "embedding"]
 
 @dataclass(slots=True)
 class Usage:
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # every prompt token, cached ones included
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens: read from the provider's prompt cache
+    cache_write_tokens: int = 0  # of prompt_tokens: written to it (Anthropic bills these)
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def from_openai(cls, data: Any) -> Usage:
+        """From an OpenAI ``usage`` object (``prompt_tokens_details.cached_tokens``;
+        ``cache_write_tokens`` is where polyroute carries Anthropic's cache writes)."""
+        if not isinstance(data, dict):
+            return cls()
+        details = data.get("prompt_tokens_details")
+        details = details if isinstance(details, dict) else {}
+        return cls(
+            int(data.get("prompt_tokens") or 0),
+            int(data.get("completion_tokens") or 0),
+            int(details.get("cached_tokens") or 0),
+            int(details.get("cache_write_tokens") or 0),
+        )
 
     def to_dict(self) -> dict[str, int]:
         return {

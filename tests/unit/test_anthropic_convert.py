@@ -416,7 +416,7 @@ def test_usage_counts_cache_reads_and_writes_as_prompt_tokens() -> None:
         "prompt_tokens": 1210,
         "completion_tokens": 7,
         "total_tokens": 1217,
-        "prompt_tokens_details": {"cached_tokens": 1000},
+        "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 200},
     }
 
 
@@ -531,7 +531,7 @@ def test_stream_events_convert_to_openai_chunks() -> None:
         "prompt_tokens": 30,
         "completion_tokens": 12,
         "total_tokens": 42,
-        "prompt_tokens_details": {"cached_tokens": 5},
+        "prompt_tokens_details": {"cached_tokens": 5, "cache_write_tokens": 0},
     }
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
 

@@ -31,6 +31,8 @@ class ModelInfo:
     price_input: float = 0.0  # USD per 1M tokens
     price_output: float = 0.0
     price_per_image: float | None = None
+    price_cache_read: float | None = None  # None: like other input tokens
+    price_cache_write: float | None = None
     price_as_of: str | None = None
     price_known: bool = True
     context_window: int | None = None
@@ -41,8 +43,15 @@ class ModelInfo:
     tpm: int | None = None
 
     def cost(self, usage: Usage, images: int = 0) -> float:
+        read, written = usage.cached_tokens, usage.cache_write_tokens
+        plain = max(0, usage.prompt_tokens - read - written)
+        read_price = self.price_input if self.price_cache_read is None else self.price_cache_read
+        write_price = self.price_input if self.price_cache_write is None else self.price_cache_write
         c = (
-            usage.prompt_tokens * self.price_input + usage.completion_tokens * self.price_output
+            plain * self.price_input
+            + read * read_price
+            + written * write_price
+            + usage.completion_tokens * self.price_output
         ) / PER_MILLION
         if images and self.price_per_image:
             c += images * self.price_per_image
@@ -60,6 +69,8 @@ class ModelInfo:
                 "input": self.price_input,
                 "output": self.price_output,
                 "per_image": self.price_per_image,
+                "cache_read": self.price_cache_read,
+                "cache_write": self.price_cache_write,
                 "as_of": self.price_as_of,
             },
             "context_window": self.context_window,
@@ -77,6 +88,8 @@ def _info(model_id: str, e: ModelEntry) -> ModelInfo:
         price_input=e.price.input,
         price_output=e.price.output,
         price_per_image=e.price.per_image,
+        price_cache_read=e.price.cache_read,
+        price_cache_write=e.price.cache_write,
         price_as_of=e.price.as_of,
         context_window=e.context_window or None,
         max_output_tokens=e.max_output_tokens or None,
@@ -169,6 +182,8 @@ class Catalog:
             price_input=twin.price_input,
             price_output=twin.price_output,
             price_per_image=twin.price_per_image,
+            price_cache_read=twin.price_cache_read,
+            price_cache_write=twin.price_cache_write,
             price_as_of=twin.price_as_of,
             context_window=twin.context_window,
             max_output_tokens=twin.max_output_tokens,

@@ -124,6 +124,10 @@ class Price(Strict):
     input: Annotated[float, Field(ge=0)] = 0.0  # USD per 1M input tokens
     output: Annotated[float, Field(ge=0)] = 0.0  # USD per 1M output tokens
     per_image: Annotated[float, Field(ge=0)] | None = None
+    # Prompt tokens read from / written to the provider's prompt cache (USD per 1M);
+    # unset: billed like other input tokens.
+    cache_read: Annotated[float, Field(ge=0)] | None = None
+    cache_write: Annotated[float, Field(ge=0)] | None = None
     as_of: str | None = None
 
 

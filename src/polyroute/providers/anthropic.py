@@ -118,7 +118,7 @@ def _stream_chunk(chunk: dict[str, Any], rid: str | None) -> StreamChunk:
     return StreamChunk(
         delta=choice["delta"].get("content") or "",
         finish_reason=choice["finish_reason"],
-        usage=Usage(usage["prompt_tokens"], usage["completion_tokens"]) if usage else None,
+        usage=Usage.from_openai(usage) if usage else None,
         request_id=rid,
         raw=chunk,
     )

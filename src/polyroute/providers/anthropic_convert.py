@@ -322,8 +322,13 @@ def usage_dict(usage: Any) -> dict[str, Any]:
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
-    if u.get("cache_read_input_tokens") is not None:
-        out["prompt_tokens_details"] = {"cached_tokens": int(u["cache_read_input_tokens"])}
+    if u.get("cache_read_input_tokens") is not None or u.get("cache_creation_input_tokens"):
+        out["prompt_tokens_details"] = {
+            "cached_tokens": int(u.get("cache_read_input_tokens") or 0),
+            # Not an OpenAI field: how polyroute carries cache writes, which Anthropic
+            # bills above the input price (OpenAI clients ignore the key).
+            "cache_write_tokens": int(u.get("cache_creation_input_tokens") or 0),
+        }
     return out
 
 

@@ -58,9 +58,7 @@ def build_chat_body(request: ChatRequest, stream: bool = False) -> dict[str, Any
 
 
 def _usage(data: Any) -> Usage:
-    if not isinstance(data, dict):
-        return Usage()
-    return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
+    return Usage.from_openai(data)
 
 
 def parse_chat_completion(
