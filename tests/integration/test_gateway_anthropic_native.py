@@ -166,3 +166,35 @@ def test_untranslatable_request_goes_only_where_it_is_sent_as_is(
         json={"model": "a", "max_tokens": 100, "messages": [DOC_MESSAGE]},
     )
     assert only_openai.status_code >= 400 and "untranslatable" in only_openai.text
+
+
+def test_translated_stream_reports_input_tokens_at_message_start(
+    gw: GatewayServer, fake: FakeProviderThread
+) -> None:
+    with client(gw).messages.stream(
+        model="a", max_tokens=50, messages=[{"role": "user", "content": "count these words"}]
+    ) as stream:
+        events = list(stream)
+    start = events[0]
+    assert start.type == "message_start" and start.message.usage.input_tokens > 0
+
+
+def test_openai_fields_polyroute_does_not_read_are_forwarded(
+    gw: GatewayServer, fake: FakeProviderThread
+) -> None:
+    import openai
+
+    oa = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
+    oa.chat.completions.create(
+        model="a",
+        messages=[{"role": "user", "content": "hi"}],
+        metadata={"team": "drums"},
+        store=True,
+        logprobs=True,
+        top_logprobs=2,
+        prediction={"type": "content", "content": "hello"},
+    )
+    [sent] = fake.requests_to("/v1/chat/completions")
+    assert sent.body["metadata"] == {"team": "drums"} and sent.body["store"] is True
+    assert sent.body["logprobs"] is True and sent.body["top_logprobs"] == 2
+    assert sent.body["prediction"] == {"type": "content", "content": "hello"}

@@ -34,6 +34,7 @@ from polyroute.server.http import (
     read_json,
 )
 from polyroute.server.openai_api import cache_choice
+from polyroute.tokens import count_messages
 
 
 def anthropic_status(exc: BaseException) -> int:
@@ -125,7 +126,11 @@ async def _messages(request: Request) -> Response:
         return StreamingResponse(
             _relayed(stream, first), media_type="text/event-stream", headers=headers
         )
-    encoder = ac.MessagesStreamEncoder(env.model, "msg_" + uuid.uuid4().hex[:24])
+    # message_start carries the input tokens (clients show context use from it); the
+    # translated upstream reports them only at the end, so count them now.
+    info = router.catalog.lookup(env.model)
+    prompt = count_messages(call.messages, info.provider, info.name)
+    encoder = ac.MessagesStreamEncoder(env.model, "msg_" + uuid.uuid4().hex[:24], prompt)
 
     async def events() -> AsyncIterator[bytes]:
         yield encoder.start()

@@ -29,8 +29,9 @@ from polyroute.server.http import (
 )
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-# Fields polyroute consumes itself; everything else is an upstream parameter.
-OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "metadata", "store"})
+# Fields polyroute consumes itself; everything else (metadata, store, logprobs,
+# prediction, ...) goes upstream as the client sent it.
+OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options"})
 
 
 def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
