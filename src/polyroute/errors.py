@@ -17,6 +17,7 @@
         ├── ServerError                  other 5xx
         ├── ProviderTimeoutError         no answer within the timeout
         ├── ProviderConnectionError      refused, reset, DNS
+        ├── ProviderClientError          the HTTP client failed otherwise (bad URL, protocol)
         ├── ContextWindowExceededError   the prompt does not fit
         ├── ContentFilterError           refused by the provider's safety filter
         ├── AuthError                    401 / 403
@@ -219,6 +220,13 @@ class ProviderConnectionError(ProviderError, ConnectionError):
     default_retryable = True
 
 
+class ProviderClientError(ProviderError):
+    """The HTTP client failed before or without a provider answer (an invalid URL, a
+    protocol error): the candidate's problem, so the route falls back."""
+
+    status_code = 502
+
+
 class ContextWindowExceededError(ProviderError):
     status_code = 400
 
@@ -260,6 +268,7 @@ __all__ = [
     "ModelNotFoundError",
     "OverloadedError",
     "PolyrouteError",
+    "ProviderClientError",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderNotAllowedError",

@@ -9,16 +9,18 @@ coroutines on a private event loop thread.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from polyroute import reconfigure
 from polyroute.cache import ResponseCache
 from polyroute.clock import Clock
 from polyroute.config.catalog import Catalog
-from polyroute.config.load import Settings, load_settings
+from polyroute.config.load import Settings, deep_merge, load_settings
 from polyroute.config.schema import Config
 from polyroute.config.validate import ALWAYS_ALLOWED
 from polyroute.errors import ProviderNotAllowedError
@@ -71,6 +73,11 @@ class Router(SyncFacade):
             previous=previous.runtime if previous is not None else None,
         )
         self.engine = Engine(self.runtime, self.resolve)
+        # What reconfigure() rebuilds from: the source data (None: the file) and the
+        # runtime changes so far.
+        self._data: dict[str, Any] | None = None
+        self._overrides: dict[str, Any] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_config(
@@ -84,7 +91,9 @@ class Router(SyncFacade):
         if isinstance(config, Config):
             config = config.model_dump(exclude_unset=True)
         if isinstance(config, Mapping):
-            return cls(load_settings(data=config, environ=environ), **kw)
+            router = cls(load_settings(data=config, environ=environ), **kw)
+            router._data = dict(config)
+            return router
         return cls(load_settings(Path(config) if config else None, environ=environ), **kw)
 
     @classmethod
@@ -261,9 +270,64 @@ class Router(SyncFacade):
         results come back in order, each an envelope or the exception it raised."""
         return await multi.batch(self.complete, requests, concurrency, on_progress)
 
+    # -- runtime reassignment (seed 004's updateTaskConfig) ------------------------------
+
+    def update_task(
+        self,
+        task: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        fallback_provider: str | None = None,
+        fallback_model: str | None = None,
+    ) -> None:
+        """Serve ``task`` with this model (a provider alone: its default for the task)."""
+        self.reconfigure(
+            reconfigure.task_override(
+                self.settings, task, provider, model, fallback_provider, fallback_model
+            )
+        )
+
+    def update_tier(self, tier: str, models: list[str]) -> None:
+        self.reconfigure(reconfigure.pool_override("tiers", tier, models))
+
+    def update_role(self, role: str, models: list[str], product_type: str | None = None) -> None:
+        self.reconfigure(reconfigure.role_override(role, models, product_type))
+
+    def update_step(self, pipeline: str, step: str, models: list[str]) -> None:
+        self.reconfigure(reconfigure.step_override(pipeline, step, models))
+
+    def reconfigure(self, overrides: Mapping[str, Any]) -> None:
+        """Apply a config change now, validated like the file (ConfigError otherwise,
+        and nothing changes).  Calls in flight finish on the configuration they started
+        with; later calls, and later changes, build on this one."""
+        merged = deep_merge(self._overrides, overrides)
+        data = self._data
+        if data is None and self.settings.path is None:  # built from Settings in code
+            data = self.config.model_dump(exclude_unset=True)
+        settings = load_settings(
+            self.settings.path, data=data, environ=self.settings.environ, overrides=merged
+        )
+        old = self.runtime
+        self.runtime = Runtime(settings, previous=old)
+        self.engine = Engine(self.runtime, self.resolve)
+        self._overrides = merged
+        self._retire(old)
+
+    def _retire(self, old: Runtime) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop here: nothing the old runtime owns is open on one
+            return
+        task = loop.create_task(old.retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
     # -- sync facade and lifecycle ------------------------------------------------------
 
     async def aclose(self) -> None:
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         await self.runtime.aclose()
 
     async def retire(self, drain_timeout: float = 30.0) -> None:

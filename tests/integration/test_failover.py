@@ -359,3 +359,22 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     return "".join(p.get("text", "") for p in content)
+
+
+async def test_an_http_client_error_falls_back_as_the_candidates_failure() -> None:
+    cfg = {
+        "providers": {
+            "bad": {
+                "type": "openai-compatible",
+                "base_url": "http://127.0.0.1:99999/v1",  # a port no URL can have
+                "api_key_env": "K",
+            }
+        },
+        "models": {"x": {"provider": "bad", "model": "m"}},
+        "routes": {"r": {"models": ["x", "simulator/gpt-4o-mini"]}},
+    }
+    router = Router.from_config(cfg, environ={"K": "k"})
+    env = await router.complete("r", "hi")
+    assert env.model == "simulator/gpt-4o-mini"
+    assert env.attempts[0].trigger == "client_error"
+    await router.aclose()

@@ -41,6 +41,9 @@ class ModelInfo:
     tier: str | None = None
     rpm: int | None = None
     tpm: int | None = None
+    # False for a provider/model reference nothing in the catalog describes: its
+    # capabilities above are a placeholder, so load-time checks must not judge it.
+    facts_known: bool = True
 
     def cost(self, usage: Usage, images: int = 0) -> float:
         read, written = usage.cached_tokens, usage.cache_write_tokens
@@ -81,6 +84,8 @@ class ModelInfo:
 
 
 def _info(model_id: str, e: ModelEntry) -> ModelInfo:
+    if e.provider is None:  # the loader gives every entry a provider (config.endpoints)
+        raise ConfigError(f"models.{model_id}: no provider", path=f"models.{model_id}.provider")
     return ModelInfo(
         id=model_id,
         provider=e.provider,
@@ -157,6 +162,10 @@ class Catalog:
             return provider, name
         return None
 
+    def models_of(self, provider: str) -> list[ModelInfo]:
+        """The catalog entries served by ``provider``, in catalog order."""
+        return [m for m in self._infos.values() if m.provider == provider]
+
     def is_model_ref(self, ref: str) -> bool:
         return ref in self._infos or self.split_provider_ref(ref) is not None
 
@@ -174,7 +183,9 @@ class Catalog:
         provider, name = split
         twin = self._infos.get(name) or self._by_name.get(name)
         if twin is None:
-            return ModelInfo(id=ref, provider=provider, name=name, price_known=False)
+            return ModelInfo(
+                id=ref, provider=provider, name=name, price_known=False, facts_known=False
+            )
         return ModelInfo(
             id=ref,
             provider=provider,

@@ -153,7 +153,8 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Load and check the configuration.  ``data`` (a dict) replaces the file;
-    ``overrides`` (runtime changes, e.g. from the admin API) are merged over it."""
+    ``overrides`` (runtime changes, e.g. from the admin API) are merged over the file
+    and the environment's variables."""
     env: Mapping[str, str] = dict(os.environ if environ is None else environ)
     overlay_env: Mapping[str, str] = env if use_env else {}
     file = None
@@ -162,8 +163,6 @@ def load_settings(
     else:
         file = find_config_file(path, env)
         raw = read_yaml(file) if file else {}
-    if overrides:
-        raw = deep_merge(raw, overrides)
 
     problems: list[tuple[str, str]] = []
     user_providers: dict[str, ProviderConfig] = {}
@@ -223,6 +222,10 @@ def load_settings(
 
     overlay = EnvOverlay(overlay_env, model_ref, default_for, frozenset(specs))
     raw = overlay.apply(raw)
+    if overrides:
+        # Runtime changes (the admin API, Router.update_task) come last: they are the
+        # newest word, over the file and over the environment it started with.
+        raw = deep_merge(raw, overrides)
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:

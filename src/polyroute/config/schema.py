@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -16,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
+    model_validator,
 )
 
 from polyroute.usage.alerts import AlertThresholds
@@ -37,6 +39,66 @@ CAPABILITIES: tuple[str, ...] = (
 StreamRecovery = Literal["continue", "buffer", "off"]
 Strategy = Literal["single", "fallback", "parallel", "loadbalance", "cascade"]
 Wire = Literal["openai", "openai-compatible", "anthropic", "simulator"]
+
+# A model name as the config names it: a catalog id (gpt-4o-mini) or provider/model
+# (openai/gpt-4o-mini, together/meta-llama/Llama-3-70b-chat-hf, ollama/llama3:8b).
+# Checked before any did-you-mean lookup, so "gpt 4o / / mini!!" is told what is
+# wrong with its shape rather than offered look-alike names.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*(/[A-Za-z0-9][A-Za-z0-9._:-]*)*")
+MODEL_NAME_RULE = (
+    "model names are letters, digits and . _ - : / (no spaces, no empty part around a /), "
+    "like gpt-4o-mini or openai/gpt-4o-mini"
+)
+
+
+def model_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a model name, or None when its shape is fine."""
+    if _MODEL_NAME.fullmatch(name):
+        return None
+    return f"not a valid model name: {name!r}; {MODEL_NAME_RULE}"
+
+
+_LOCAL_HOSTS = ("localhost", "127.", "0.0.0.0", "[::1]")
+EXAMPLE_BASE_URL = "https://api.openai.com/v1"
+
+
+def base_url_problem(url: str, example: str | None = None) -> str | None:
+    """Why ``url`` cannot be an API root, or None.  http(s) with a host, or the
+    built-in simulator's ``simulator://``; a pasted host without a scheme
+    (``api.openai.com/v1``) would otherwise fail only at the first call."""
+    parts = urlsplit(url)
+    if parts.scheme == "simulator":
+        return None
+    if parts.scheme in ("http", "https") and parts.netloc and not any(c.isspace() for c in url):
+        return None
+    hint = ""
+    bare = url.strip()
+    if "://" not in bare and bare and not any(c.isspace() for c in bare):
+        scheme = "http" if bare.startswith(_LOCAL_HOSTS) else "https"
+        hint = f" (did you mean {scheme}://{bare}?)"
+    return (
+        f"not an http(s) URL: {url!r}{hint}; expected the API root with its scheme and host, "
+        f"e.g. {example or EXAMPLE_BASE_URL}"
+    )
+
+
+def _env_var_name(v: str | None) -> str | None:
+    # Upper-case letters, digits and underscores: a pasted key (mixed case, dashes)
+    # is refused here, before any message could echo it.
+    if v is not None and not _ENV_NAME.fullmatch(v):
+        raise ValueError(
+            "must be the NAME of an environment variable in upper case (like MY_VLLM_KEY), "
+            "not the key itself"
+        )
+    return v
+
+
+def _base_url(v: str | None) -> str | None:
+    if v is not None:
+        problem = base_url_problem(v)
+        if problem:
+            raise ValueError(problem)
+    return v
 
 
 def _temperature(v: float) -> float:
@@ -110,14 +172,12 @@ class ProviderConfig(Strict):
     @field_validator("api_key_env")
     @classmethod
     def _looks_like_var(cls, v: str | None) -> str | None:
-        # Upper-case letters, digits and underscores: a pasted key (mixed case, dashes)
-        # is refused here, before any message could echo it.
-        if v is not None and not _ENV_NAME.fullmatch(v):
-            raise ValueError(
-                "must be the NAME of an environment variable in upper case (like MY_VLLM_KEY), "
-                "not the key itself"
-            )
-        return v
+        return _env_var_name(v)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _base_url(v)
 
 
 class Price(Strict):
@@ -132,8 +192,15 @@ class Price(Strict):
 
 
 class ModelEntry(Strict):
-    provider: str
+    # Omitted when base_url is given (seed 001's MODEL_CATALOG names no provider): the
+    # loader then finds the preset serving that URL, or makes the model its own endpoint.
+    provider: str | None = None
     model: str | None = None  # provider's name for it; defaults to the catalog id
+    # Seed 001: a model may carry its own endpoint and key variable.  The loader turns
+    # such an entry into a provider of its own (config.endpoints), so routing sees
+    # only providers and models, as for any other entry.
+    base_url: str | None = None
+    api_key_env: str | None = None
     price: Price = Field(default_factory=Price)
     context_window: Annotated[int, Field(ge=0)] = 128_000
     max_output_tokens: Annotated[int, Field(ge=0)] = 4096
@@ -149,6 +216,56 @@ class ModelEntry(Strict):
         if bad:
             raise ValueError(f"unknown capabilities {bad}; allowed: {', '.join(CAPABILITIES)}")
         return v
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _looks_like_var(cls, v: str | None) -> str | None:
+        return _env_var_name(v)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _base_url(v)
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, v: str | None) -> str | None:
+        problem = model_name_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _max_tokens_alias(cls, data: Any) -> Any:
+        # Seed 001's MODEL_CATALOG says max_tokens for the model's token limit (128000 for
+        # gpt-4o-mini): the context window, not an output cap.  Taken as context_window
+        # here, before validation, so the stored entry has one name for one fact.
+        if not isinstance(data, dict) or "max_tokens" not in data:
+            return data
+        data = dict(data)
+        value = data.pop("max_tokens")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(
+                f"max_tokens (the context window, seed 001's name for it) must be a whole "
+                f"number of tokens >= 0, got {value!r}"
+            )
+        if "context_window" in data and data["context_window"] != value:
+            raise ValueError(
+                f"max_tokens ({value}) and context_window ({data['context_window']}) are the "
+                "same limit under two names and disagree: keep one"
+            )
+        data["context_window"] = value
+        return data
+
+    @model_validator(mode="after")
+    def _has_provider_or_endpoint(self) -> ModelEntry:
+        if self.provider is None and self.base_url is None:
+            raise ValueError(
+                "needs a provider (e.g. provider: openai) or its own base_url "
+                "(e.g. base_url: https://api.openai.com/v1)"
+            )
+        return self
 
 
 class PoolMember(Strict):

@@ -8,7 +8,7 @@ path, all are reported at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import ValidationError
@@ -27,6 +27,7 @@ class SpecShape(Protocol):
     def ref(self) -> str: ...
     @property
     def provider(self) -> str | None: ...
+    def ref_on(self, providers: Collection[str]) -> str: ...
 
 
 class StepShape(Protocol):
@@ -127,7 +128,8 @@ def config_problems(
         seen: dict[tuple[str, str], int] = {}
         for i, spec in enumerate(s.models or ()):
             path = f"{base}.models[{i}]"
-            provider = spec.ref.partition("/")[0]
+            ref = spec.ref_on(router.catalog.providers)
+            provider = ref.partition("/")[0]
             if spec.provider is not None and provider not in router.catalog.providers:
                 known = sorted(router.catalog.providers)
                 problems.append(
@@ -138,13 +140,13 @@ def config_problems(
                     )
                 )
                 continue
-            if not check(f"{path}.model", spec.ref):
+            if not check(f"{path}.model", ref):
                 continue
             # Different spellings of one model (light-1, openai/gpt-4o-mini) are
             # the same model twice: running it twice only repeats the answer.
-            j = seen.setdefault(model_key(router, spec.ref), i)
+            j = seen.setdefault(model_key(router, ref), i)
             if j != i:
-                p, m = model_key(router, spec.ref)
+                p, m = model_key(router, ref)
                 problems.append((path, f"duplicate of models[{j}]: both are {p}/{m}"))
     return problems
 

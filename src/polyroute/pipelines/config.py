@@ -9,7 +9,7 @@ shape, duplicates) run at parse time; checks against a router's catalog
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -25,15 +25,22 @@ from pydantic import (
 from polyroute.config.schema import NonNegInt, PoolItem, Temperature
 from polyroute.errors import ConfigError
 from polyroute.pipelines.check import check_config, pydantic_problems
-from polyroute.pipelines.errors import UnknownPipelineError
+from polyroute.pipelines.errors import UnknownPipelineError, did_you_mean
 
 if TYPE_CHECKING:
     from polyroute.router import Router
 
 Routing = Literal["parallel", "fallback"]
 
-# Seed 002 names providers the way its UI does; polyroute's provider for Google is "gemini".
-PROVIDER_ALIASES = {"google": "gemini"}
+# Seed 002 names providers the way its UI does (openai, anthropic, google, custom).
+# polyroute's provider for Google is "gemini"; its "custom" is the openai-compatible
+# provider (OPENAI_COMPATIBLE_BASE_URL + OPENAI_COMPATIBLE_API_KEY).  A provider the
+# config defines under the seed's name (``providers: {custom: ...}``) wins over the alias.
+PROVIDER_ALIASES = {"google": "gemini", "custom": "openai-compatible"}
+# Seed 002's feature flags, with their defaults: ``workflow.multiModel`` off makes a
+# step that lists several models run its first one only (progressive rollout).
+MULTI_MODEL = "workflow.multiModel"
+FEATURE_FLAGS: dict[str, bool] = {MULTI_MODEL: True}
 _RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0)}
 # Seed 002 says max_output_tokens (Gemini's name); the router speaks OpenAI's max_tokens.
 _TOKEN_ALIASES = ("max_tokens", "max_output_tokens")
@@ -82,11 +89,30 @@ class ModelSpec(_Strict):
 
     @property
     def ref(self) -> str:
-        """The name the router is called with."""
+        """The name the router is called with (aliases applied; see ``ref_on``)."""
+        return self.ref_on(())
+
+    def ref_on(self, providers: Collection[str]) -> str:
+        """The name a router with these ``providers`` is called with: a seed-002
+        provider name (``google``, ``custom``) means polyroute's provider for it,
+        unless the router has a provider of that very name."""
         if self.provider is None:
             return self.model
-        prefix = PROVIDER_ALIASES.get(self.provider, self.provider) + "/"
+        name = self.provider
+        if name not in providers:
+            name = PROVIDER_ALIASES.get(name, name)
+        prefix = name + "/"
         return self.model if self.model.startswith(prefix) else prefix + self.model
+
+    @property
+    def output_key(self) -> tuple[str, str] | None:
+        """``(provider, model)`` as the config wrote them, for ``model_outputs``;
+        None when no provider was written (the catalog then says)."""
+        if self.provider is None:
+            return None
+        prefix = PROVIDER_ALIASES.get(self.provider, self.provider) + "/"
+        model = self.model.removeprefix(self.provider + "/").removeprefix(prefix)
+        return self.provider, model
 
     def call_params(self) -> dict[str, Any]:
         out = {k: v for k, v in self.parameters.items() if v is not None}
@@ -105,6 +131,9 @@ class PipelineStepConfig(_Strict):
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     models: list[ModelSpec] | None = None
     routing: Routing | None = None  # for ``models``; unset means fallback
+    # Seed 002's high token warning: a call of this step using more tokens (prompt +
+    # completion) than this adds a warning; unset: the pipeline's threshold.
+    high_token_warning: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("models", mode="before")
     @classmethod
@@ -142,6 +171,17 @@ class PipelineConfig(_Strict):
     default_temperature: Temperature | None = None
     default_max_retries: NonNegInt | None = None
     step_configs: dict[str, PipelineStepConfig] = Field(default_factory=dict)
+    # Seed 002's feature flags, e.g. {"workflow.multiModel": false}; unset flags take
+    # POLYROUTE_FEATURE_FLAGS, else their defaults (FEATURE_FLAGS).
+    feature_flags: dict[str, bool] = Field(default_factory=dict)
+    # Seed 002's high token warning threshold for every step (tokens per call);
+    # unset: POLYROUTE_HIGH_TOKEN_WARNING, else no warning.
+    high_token_warning: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("feature_flags")
+    @classmethod
+    def _known_flags(cls, v: dict[str, bool]) -> dict[str, bool]:
+        return check_flags(v)
 
     @model_validator(mode="before")
     @classmethod
@@ -229,9 +269,16 @@ class PipelineConfig(_Strict):
         top = other if isinstance(other, PipelineConfig) else PipelineConfig.parse(other)
         update: dict[str, Any] = {
             k: getattr(top, k)
-            for k in ("default_model", "default_temperature", "default_max_retries")
+            for k in (
+                "default_model",
+                "default_temperature",
+                "default_max_retries",
+                "high_token_warning",
+            )
             if k in top.model_fields_set
         }
+        if top.feature_flags:
+            update["feature_flags"] = {**self.feature_flags, **top.feature_flags}
         steps = dict(self.step_configs)
         for name, s in top.step_configs.items():
             base = steps.get(name)
@@ -249,6 +296,17 @@ class PipelineConfig(_Strict):
         ``step_names``, every configured step exists)."""
         check_config(self, router, None if step_names is None else list(step_names))
         return self
+
+
+def check_flags(flags: Mapping[str, bool]) -> dict[str, bool]:
+    """The flags as given, or ``ValueError`` naming an unknown one."""
+    for name in flags:
+        if name not in FEATURE_FLAGS:
+            known = ", ".join(FEATURE_FLAGS)
+            raise ValueError(
+                f"unknown feature flag {name!r}{did_you_mean(name, FEATURE_FLAGS)} (known: {known})"
+            )
+    return dict(flags)
 
 
 def _spec_of(item: PoolItem) -> ModelSpec:

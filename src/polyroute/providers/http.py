@@ -78,6 +78,12 @@ def transport_errors(provider: str, model: str, timeout: float | None) -> Iterat
         raise E.ProviderConnectionError(
             f"connection failed ({type(exc).__name__}: {exc})", provider=provider, model=model
         ) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        # Anything else the HTTP client raises (a bad URL, a protocol error) is this
+        # candidate's failure, not the request's: classified, so the route falls back.
+        raise E.ProviderClientError(
+            f"HTTP client error ({type(exc).__name__}: {exc})", provider=provider, model=model
+        ) from exc
 
 
 @functools.lru_cache(maxsize=256)

@@ -14,6 +14,7 @@ from polyroute import errors as E
 class FallbackTrigger(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION_ERROR = "connection_error"
+    CLIENT_ERROR = "client_error"
     RATE_LIMIT = "rate_limit"
     SERVER_ERROR = "server_error"
     OVERLOADED = "overloaded"
@@ -33,6 +34,7 @@ _BY_TYPE: tuple[tuple[type[BaseException], FallbackTrigger], ...] = (
     (E.OverloadedError, FallbackTrigger.OVERLOADED),
     (E.ProviderTimeoutError, FallbackTrigger.TIMEOUT),
     (E.ProviderConnectionError, FallbackTrigger.CONNECTION_ERROR),
+    (E.ProviderClientError, FallbackTrigger.CLIENT_ERROR),
     (E.ContextWindowExceededError, FallbackTrigger.CONTEXT_WINDOW_EXCEEDED),
     (E.ContentFilterError, FallbackTrigger.CONTENT_FILTERED),
     (E.InvalidResponseError, FallbackTrigger.INVALID_RESPONSE),

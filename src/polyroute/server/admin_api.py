@@ -11,7 +11,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from polyroute import reconfigure
 from polyroute.config.validate import route_names
+from polyroute.errors import ConfigError, ProviderNotAllowedError
 from polyroute.router import Router
 from polyroute.server.errors import RequestError
 from polyroute.server.http import authorize, gateway_of, json_response, read_json
@@ -38,50 +40,31 @@ async def list_tasks(request: Request) -> Response:
     return json_response({"tasks": [_task_view(router, t) for t in router.config.tasks]})
 
 
-def _ref(router: Router, provider: Any, model: Any, task: str, field: str) -> str | None:
-    if provider is None and model is None:
-        return None
-    if provider is not None and (
-        not isinstance(provider, str) or provider not in router.settings.providers
-    ):
-        known = ", ".join(sorted(router.settings.providers))
-        raise RequestError(
-            f"unknown provider {provider!r}; known: {known}", param=f"{field}provider"
-        )
-    if model is None:
-        assert isinstance(provider, str)  # both None returned above
-        spec = router.settings.providers[provider]
-        model = spec.default_models.get(task) or spec.default_models.get("text")
-        if model is None:
-            raise RequestError(
-                f"provider {provider!r} has no default model for {task}; give a model",
-                param=f"{field}model",
-            )
-    if not isinstance(model, str) or not model:
-        raise RequestError("model must be a non-empty string", param=f"{field}model")
-    info = router.catalog.get(model)
-    if provider is None or (info is not None and info.provider == provider):
-        return model
-    return f"{provider}/{model}"
-
-
 async def put_task(request: Request) -> Response:
+    """Seed 004's runtime reassignment: validated like config (400 with the field, 403
+    for a provider that is not allowed), in effect for every later call, and kept
+    across reloads (it is an override over the file and the environment)."""
     authorize(request, admin=True)
     task = request.path_params["task"]
     body = await read_json(request)
     gw = gateway_of(request)
-    router = gw.router
     unknown = set(body) - {"provider", "model", "fallback_provider", "fallback_model"}
     if unknown:
         raise RequestError(f"unknown field(s) {sorted(unknown)}", param=sorted(unknown)[0])
-    primary = _ref(router, body.get("provider"), body.get("model"), task, "")
-    if primary is None:
-        raise RequestError("give provider and/or model", param="model")
-    fallback = _ref(
-        router, body.get("fallback_provider"), body.get("fallback_model"), task, "fallback_"
-    )
-    models = [primary] + ([fallback] if fallback and fallback != primary else [])
-    new = await gw.reload({"tasks": {task: {"models": models}}})
+    try:
+        override = reconfigure.task_override(
+            gw.router.settings,
+            task,
+            body.get("provider"),
+            body.get("model"),
+            body.get("fallback_provider"),
+            body.get("fallback_model"),
+        )
+        new = await gw.reload(override)
+    except ProviderNotAllowedError as exc:
+        raise RequestError(str(exc), param="provider", status=403) from None
+    except ConfigError as exc:
+        raise RequestError(str(exc), param=exc.path or None) from None
     return json_response(_task_view(new, task))
 
 

@@ -75,10 +75,7 @@ class Gateway:
 
     def _build(self, previous: Router | None = None) -> Router:
         settings = load_settings(
-            self.config_path,
-            data=deep_merge(self.data, self.overrides) if self.data is not None else None,
-            environ=self.environ,
-            overrides=None if self.data is not None else self.overrides,
+            self.config_path, data=self.data, environ=self.environ, overrides=self.overrides
         )
         # The new router takes over what did not change (sessions, cooldowns, spend,
         # the cache and shared clients) from the one it replaces.
