@@ -193,3 +193,25 @@ async def test_aclose_closes_every_part_it_owns(fake: FakeProviderThread) -> Non
     assert closed == ["limiter"] and session.closed
     with pytest.raises(AttributeError, match="read-only"):
         router.cooldown = router.cooldown  # type: ignore[misc]
+
+
+async def test_tier_ceiling_lowering_max_tokens_is_a_warning(fake: FakeProviderThread) -> None:
+    router, _ = make_router(fake, tiers={"fast": {"models": ["a"], "max_tokens": 256}})
+    env = await router.complete("tier:fast", "hi", max_tokens=5000)
+    assert "tier:fast: max_tokens 5000 lowered to the tier's 256" in env.warnings
+    assert fake.requests_to("/v1/chat/completions")[0].body["max_tokens"] == 256
+    quiet = await router.complete("tier:fast", "hi", max_tokens=100)
+    assert not any("lowered" in w for w in quiet.warnings)
+    await router.aclose()
+
+
+async def test_cascade_orders_by_price_unless_as_listed(fake: FakeProviderThread) -> None:
+    # routerkit's prices: c1 $3 + $15 per 1M tokens, a $1 + $2: a is the cheaper.
+    routes = {
+        "by-price": {"strategy": "cascade", "models": ["c1", "a"]},
+        "listed": {"strategy": "cascade", "models": ["c1", "a"], "order": "as_listed"},
+    }
+    router, _ = make_router(fake, routes=routes)
+    assert [c.info.id for c in router.resolve("by-price").candidates] == ["a", "c1"]
+    assert [c.info.id for c in router.resolve("listed").candidates] == ["c1", "a"]
+    await router.aclose()

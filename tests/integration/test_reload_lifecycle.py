@@ -92,5 +92,6 @@ async def test_twenty_reloads_under_traffic_leak_nothing(fake: FakeProviderThrea
     assert await redis_clients() - redis_at_start <= redis_one_router
     await gateway.aclose()
     await asyncio.sleep(0.05)
-    assert await redis_clients() == redis_at_start
-    assert tcp_connections_to(port) == http_at_start
+    # (<=: clients of earlier tests may still be closing; a leak would leave more.)
+    assert await redis_clients() <= redis_at_start
+    assert tcp_connections_to(port) <= http_at_start

@@ -80,7 +80,8 @@ class ResponseCache:
     ) -> None:
         self.backend = backend
         self.clock = clock
-        self.namespaces = frozenset(namespaces) | {DEFAULT_NAMESPACE}
+        self.declared = frozenset(namespaces)  # the user's own (seed 003's CACHE_CONFIG)
+        self.namespaces = self.declared | {DEFAULT_NAMESPACE}
         # Cross-process election only where the store is shared (Redis).
         self._locks = backend if isinstance(backend, LockingBackend) else None
         self.lock_ttl = lock_ttl
@@ -98,8 +99,10 @@ class ResponseCache:
         prefix: str = "polyroute:cache:",
         lock_ttl: float = 120.0,
     ) -> ResponseCache | None:
-        """The cache ``config.cache`` asks for, on ``config.state.url``; None if disabled."""
-        if not cache_cfg.enabled:
+        """The cache ``config.cache`` asks for, on ``config.state.url``; None if disabled.
+        Declaring namespaces turns the cache on unless ``enabled: false`` says otherwise."""
+        implied = "enabled" not in cache_cfg.model_fields_set and bool(cache_cfg.namespaces)
+        if not (cache_cfg.enabled or implied):
             return None
         default = Limits(ttl=cache_cfg.ttl, max_size=cache_cfg.max_entries)
         spaces = {

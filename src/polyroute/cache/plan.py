@@ -28,6 +28,7 @@ def plan_for(
     opt_in: bool | None,
     namespace: str | None,
     extra: Mapping[str, Any] | None = None,
+    allow_sampled: bool = False,
 ) -> CachePlan | None:
     """None when the call must not touch the cache: opted out (per call or per
     route), sampling without the route's leave, a caller's validator function
@@ -35,7 +36,7 @@ def plan_for(
     if callable_validator:
         return None
     opt_out = opt_in is False or (route_cache is not None and not route_cache.enabled)
-    allow = bool(route_cache and route_cache.allow_nonzero_temperature)
+    allow = allow_sampled or bool(route_cache and route_cache.allow_nonzero_temperature)
     if not cacheable(effective_params, allow_nonzero_temperature=allow, opt_out=opt_out):
         return None
     accept_dict = accept.model_dump(exclude_none=True) if isinstance(accept, Acceptance) else accept

@@ -168,6 +168,8 @@ class ProviderConfig(Strict):
     simulator: SimulatorSettings | None = None
     rpm: Annotated[int, Field(ge=1)] | None = None  # requests per minute, all its models
     tpm: Annotated[int, Field(ge=1)] | None = None  # tokens per minute, all its models
+    # The catalog lists all its models: other names are flagged at load (presets.yaml).
+    closed_catalog: bool | None = None
 
     @field_validator("api_key_env")
     @classmethod
@@ -352,6 +354,8 @@ class Schedule(Strict):
 class PoolConfig(CallParams):
     models: list[PoolItem] = Field(default_factory=list)
     strategy: Strategy = "fallback"
+    # cascade: cheapest first by catalog price ("price", the default) or as listed
+    order: Literal["price", "as_listed"] = "price"
     max_fallbacks: NonNegInt | None = None
     accept: Acceptance | None = None
     schedules: list[Schedule] = Field(default_factory=list)
@@ -423,6 +427,18 @@ class Policies(Strict):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     fallback: FallbackPolicy = Field(default_factory=FallbackPolicy)
     cooldown: CooldownPolicy = Field(default_factory=CooldownPolicy)
+
+
+def usd(amount: float) -> str:
+    """A budget or cost as text: $100.00, $0.105, and $0.000050 for a per-request limit
+    below a cent, which two decimals would print as a misleading $0.00."""
+    if 0 < abs(amount) < 0.000001:
+        return f"${amount:.1e}"
+    if 0 < abs(amount) < 0.01:
+        return f"${amount:.6f}"
+    text = f"{amount:.6f}".rstrip("0")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
 
 
 class KeyBudget(Strict):

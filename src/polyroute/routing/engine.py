@@ -174,7 +174,7 @@ class Engine:
 
     async def _cached(self, work: Work, route: Route, ticket: Ticket) -> Envelope:
         cache = self.rt.cache
-        plan = work.cache_plan(route) if cache is not None else None
+        plan = work.cache_plan(route, cache.declared) if cache is not None else None
         ctx = self._context(work, route)
         if plan is None or cache is None:
             return await self._spend(work, route, ctx, ticket)
@@ -229,6 +229,9 @@ class Engine:
         ctx = rt.contexts.build(
             route, work.needs(route), work.messages, work.validate, invoke, timeout
         )
+        cap, asked = route.max_tokens_cap, getattr(work, "params", {}).get("max_tokens")
+        if cap is not None and isinstance(asked, int) and asked > cap:
+            ctx.warnings.append(f"{route.name}: max_tokens {asked} lowered to the tier's {cap}")
         if rt.config.budget.max_cost_per_request is not None:
             ctx.budget_skip = lambda c: rt.budget.per_request_skip(work.estimate(route, c))
         return ctx

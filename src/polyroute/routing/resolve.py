@@ -267,6 +267,9 @@ class Resolver:
                 items = pool.schedules[active].models
                 warnings = (f"{name}: schedule {pool.schedules[active].hours} in effect",)
         candidates = self._expand(items if items is not None else pool.models, {name})
+        if pool.strategy == "cascade" and pool.order == "price":
+            # A cascade escalates from the cheapest; a stable sort keeps listed order on ties.
+            candidates.sort(key=lambda c: c.info.price_input + c.info.price_output)
         return Route(
             name=name,
             strategy=pool.strategy,

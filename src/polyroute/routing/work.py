@@ -11,13 +11,13 @@ an ``Envelope`` (``attempt``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from polyroute.cache.key import cache_key
 from polyroute.cache.plan import CachePlan, plan_for
-from polyroute.errors import ProviderError, ProviderTimeoutError
+from polyroute.errors import ConfigError, ProviderError, ProviderTimeoutError
 from polyroute.providers.base import ChatRequest, EmbeddingRequest, ImageRequest, StreamChunk
 from polyroute.providers.registry import Client
 from polyroute.routing.budget import estimate_cost
@@ -81,8 +81,15 @@ class ChatWork:
             prompt_tokens=self.prompt.count(c.info.provider, c.info.name),
         )
 
-    def cache_plan(self, route: Route) -> CachePlan | None:
+    def cache_plan(self, route: Route, declared: Collection[str] = ()) -> CachePlan | None:
         effective = {**route.params, **{k: v for k, v in self.params.items() if v is not None}}
+        namespace = self.cache_namespace or (route.cache.namespace if route.cache else None)
+        if self.cache_namespace is not None and self.cache_namespace not in declared:
+            raise ConfigError(
+                f"cache namespace {self.cache_namespace!r} is not declared in "
+                f"cache.namespaces (declared: {', '.join(sorted(declared)) or 'none'})",
+                path="cache_namespace",
+            )
         return plan_for(
             route.name,
             route.cache,
@@ -94,6 +101,9 @@ class ChatWork:
             self.cache,
             self.cache_namespace,
             extra={"native": _without_model(self.native.body)} if self.native else None,
+            # A declared namespace is the user saying these answers may be reused,
+            # whatever the temperature (seed 003's CACHE_CONFIG).
+            allow_sampled=namespace is not None and namespace in declared,
         )
 
     def first_chunk_limit(self, route: Route) -> float | None:
@@ -155,7 +165,7 @@ class StreamWork(ChatWork):
     kind: Kind = "stream"
     opened: dict[str, Opened] = field(default_factory=dict)
 
-    def cache_plan(self, route: Route) -> CachePlan | None:
+    def cache_plan(self, route: Route, declared: Collection[str] = ()) -> CachePlan | None:
         return None  # a stream's answer is assembled by its reader, after the engine returns
 
     async def attempt(
@@ -219,7 +229,7 @@ class ImageWork:
         n = self.params.get("n")
         return estimate_cost(c.info, None, None, images=n if isinstance(n, int) else 1)
 
-    def cache_plan(self, route: Route) -> CachePlan | None:
+    def cache_plan(self, route: Route, declared: Collection[str] = ()) -> CachePlan | None:
         return None  # an image is a new draw each time; nobody asks twice for the same one
 
     async def attempt(
@@ -263,7 +273,7 @@ class EmbeddingWork:
         tokens = sum(count_text(t, c.info.provider, c.info.name) for t in self.inputs)
         return tokens * c.info.price_input / 1_000_000
 
-    def cache_plan(self, route: Route) -> CachePlan | None:
+    def cache_plan(self, route: Route, declared: Collection[str] = ()) -> CachePlan | None:
         # Embeddings are deterministic: the same input and model give the same vector.
         if self.cache is False or (route.cache is not None and not route.cache.enabled):
             return None
