@@ -111,6 +111,16 @@ class PromptTokens:
         return n
 
 
+def has_audio_input(messages: list[Message]) -> bool:
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "input_audio":
+                    return True
+    return False
+
+
 def has_image_input(messages: list[Message]) -> bool:
     for m in messages:
         content = m.get("content")

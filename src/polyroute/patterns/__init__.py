@@ -10,12 +10,14 @@ clock)::
     song = await fan_out_then_combine(router, ["intro", "verse", "chorus"])
     fixed = await refine_until_valid(router, "16-step pattern", check_route="tier:fast")
     one = await single_shot(router, "a half-time shuffle")
+    heard = await analyse_then_generate(router, "a pattern like this", [audio_part])
 
 A stage that fails after others ran raises ``PatternError`` with the partial
 result (its cost included) and the router's error as ``__cause__``; a route
 name nothing resolves fails before any call, as the router's own error.
 """
 
+from polyroute.patterns.analyse import AnalyseResult, analyse_then_generate
 from polyroute.patterns.classify import (
     ClassifyResult,
     SingleShotResult,
@@ -28,6 +30,7 @@ from polyroute.patterns.result import PatternCall, PatternError, PatternResult
 from polyroute.patterns.text import fill, parse_label, parse_verdict
 
 __all__ = [
+    "AnalyseResult",
     "ClassifyResult",
     "CombineResult",
     "PatternCall",
@@ -36,6 +39,7 @@ __all__ = [
     "RefineResult",
     "RefineRound",
     "SingleShotResult",
+    "analyse_then_generate",
     "classify_then_route",
     "fan_out_then_combine",
     "fill",

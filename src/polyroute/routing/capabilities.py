@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from polyroute.config.catalog import ModelInfo
-from polyroute.tokens import PromptTokens, count_messages, has_image_input
+from polyroute.tokens import PromptTokens, count_messages, has_audio_input, has_image_input
 from polyroute.types import Message
 
 
 @dataclass(slots=True)  # not frozen: built on every call, and frozen init costs more
 class Needs:
     vision: bool = False
+    audio: bool = False  # input_audio parts
     image_generation: bool = False
     embedding: bool = False
     # Why the request has no OpenAI form (an Anthropic body with documents, server
@@ -30,6 +31,7 @@ def needs_for_chat(
 ) -> Needs:
     return Needs(
         vision=has_image_input(messages),
+        audio=has_audio_input(messages),
         prompt=prompt if prompt is not None else PromptTokens(messages),
         max_tokens=int(max_tokens or 0),
     )
@@ -47,6 +49,8 @@ def skip_reason(info: ModelInfo, needs: Needs, messages: list[Message] | None) -
         return "capability:text"
     if needs.vision and not info.has("vision"):
         return "capability:vision"
+    if needs.audio and not info.has("audio"):
+        return "capability:audio"
     if info.context_window and messages is not None:
         prompt = (
             needs.prompt.count(info.provider, info.name)
