@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -189,6 +190,13 @@ def test_metrics_health_and_compare(gw: GatewayServer) -> None:
     text = httpx.get(gw.url + "/metrics").text
     assert 'polyroute_requests_total{kind="chat",model="a"' in text
     assert "polyroute_cost_usd_total" in text
+    count = re.search(r'polyroute_gateway_overhead_seconds_count\{kind="chat"\} (\S+)', text)
+    total = re.search(r'polyroute_gateway_overhead_seconds_sum\{kind="chat"\} (\S+)', text)
+    assert count and float(count.group(1)) >= 1 and total
+    latency = sum(
+        float(v) for v in re.findall(r"polyroute_request_latency_seconds_sum\{[^}]*\} (\S+)", text)
+    )
+    assert 0 < float(total.group(1)) <= latency  # the hop is part of each call's latency
     r = _post(gw, "/api/v1/compare", {"prompt": "Compare me", "models": ["a", "b", "nope"]})
     cards = r.json()["results"]
     assert [c["ok"] for c in cards] == [True, True, False]

@@ -13,6 +13,8 @@ from polyroute.routing.cooldown import CooldownTracker
 from polyroute.types import CallRecord
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# The hop itself: tens of microseconds when all is well, so the buckets start low.
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 
 class Metrics:
@@ -38,6 +40,14 @@ class Metrics:
             "Streams: first chunk",
             labels,
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "polyroute_gateway_overhead_seconds",
+            "Time a call spent in polyroute itself: its latency minus the time its "
+            "candidates took (upstream calls, their retries and backoff)",
+            ["kind"],
+            buckets=OVERHEAD_BUCKETS,
             registry=r,
         )
         self.retries = Counter("polyroute_retries", "Retries of a candidate", labels, registry=r)
@@ -70,6 +80,14 @@ class Metrics:
         lv = (rec.route, rec.model or "", rec.provider or "")
         self.requests.labels(*lv, rec.kind, rec.status).inc()
         self.latency.labels(*lv).observe(rec.latency)
+        if rec.status == "ok" and not rec.cache_hit:
+            # A stream's candidates "answer" at their first chunk: its hop is to there.
+            spent = rec.ttft if rec.kind == "stream" and rec.ttft is not None else rec.latency
+            upstream = sum(a.latency for a in rec.attempts if a.outcome != "skipped")
+            # (A stream with several attempts may have been recovered after its first
+            # chunk, and those attempts are not part of the hop to it: left out.)
+            if rec.kind != "stream" or len(rec.attempts) == 1:
+                self.overhead.labels(rec.kind).observe(max(0.0, spent - upstream))
         if rec.ttft is not None:
             self.ttft.labels(*lv).observe(rec.ttft)
         if rec.retries:
