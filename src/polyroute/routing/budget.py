@@ -61,6 +61,7 @@ class Reservation:
     scopes: tuple[str, ...]
     amount: float
     settled: bool = False
+    remote_id: str | None = None  # held in the shared (Redis) ledger under this id
 
 
 class SpendLedger:
@@ -77,6 +78,12 @@ class SpendLedger:
         key = (month or month_of(self._now()), scope)
         with self._lock:
             self._spent[key] = self._spent.get(key, 0.0) + amount
+
+    def absorb(self, other: SpendLedger) -> None:
+        """Take over ``other``'s month-to-date spend (a reload that changed the state)."""
+        with self._lock:
+            for k, v in other._spent.items():
+                self._spent[k] = self._spent.get(k, 0.0) + v
 
     def spent(self, scope: str = GLOBAL) -> float:
         return self._spent.get((month_of(self._now()), scope), 0.0)
@@ -102,6 +109,24 @@ class SpendLedger:
                 k = (month, scope)
                 self._reserved[k] = self._reserved.get(k, 0.0) + amount
         return Reservation(month, tuple(limits), amount), over
+
+    async def reserve_async(
+        self, amount: float, limits: Mapping[str, float], refuse: bool
+    ) -> tuple[Reservation | None, list[str]]:
+        """``reserve``, refusing (reserving nothing, None) when ``refuse`` and any scope
+        would go over.  The shared ledger does this in Redis for every replica."""
+        r, over = self.reserve(amount, limits)
+        if over and refuse:
+            self.settle(r, 0.0)
+            return None, over
+        return r, over
+
+    async def seed_async(self, amount: float, scope: str = GLOBAL) -> None:
+        """``seed`` (the shared ledger writes it once for every replica)."""
+        self.seed(amount, scope)
+
+    async def close(self) -> None:
+        return None
 
     def settle(self, r: Reservation, actual: float) -> None:
         if r.settled:
@@ -143,25 +168,31 @@ class BudgetGuard:
                 limits[api_key] = monthly
         return limits
 
-    def open(self, estimate: float, api_key: str | None) -> tuple[Reservation | None, str | None]:
-        """Reserve a call's worst case against the monthly limits.  Returns the
-        reservation and a warning (``warn`` mode); raises in ``stop`` mode."""
+    async def open(
+        self, estimate: float, api_key: str | None
+    ) -> tuple[Reservation | None, str | None]:
+        """Reserve a call's worst case against the monthly limits (in every replica's
+        shared ledger when there is one).  Returns the reservation and a warning
+        (``warn`` mode); raises in ``stop`` mode."""
         limits = self.limits_for(api_key)
         if not limits:
             return None, None
-        r, over = self.ledger.reserve(estimate, limits)
+        stop = self.budget.on_monthly_exceeded != "warn"
+        r, over = await self.ledger.reserve_async(estimate, limits, refuse=stop)
         if not over:
             return r, None
+        message = self._over_message(over, limits, estimate)
+        if r is None:
+            raise BudgetExceededError(message)
+        return r, message
+
+    def _over_message(self, over: list[str], limits: Mapping[str, float], estimate: float) -> str:
         parts = []
         for scope in over:
             who = "monthly budget" if scope == GLOBAL else f"monthly budget of key {scope}"
+            in_flight = max(0.0, self.ledger.reserved(scope) - estimate)
             parts.append(
                 f"{who} ${limits[scope]:.2f} (spent ${self.ledger.spent(scope):.4f}, "
-                f"in flight ${self.ledger.reserved(scope) - estimate:.4f}, "
-                f"this call up to ${estimate:.4f})"
+                f"in flight ${in_flight:.4f}, this call up to ${estimate:.4f})"
             )
-        message = "would exceed the " + "; ".join(parts)
-        if self.budget.on_monthly_exceeded == "warn":
-            return r, message
-        self.ledger.settle(r, 0.0)
-        raise BudgetExceededError(message)
+        return "would exceed the " + "; ".join(parts)

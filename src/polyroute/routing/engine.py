@@ -202,7 +202,7 @@ class Engine:
         budget, key = self.rt.budget, ticket.labels.get("api_key")
         if budget.limits_for(key):
             worst = max(work.estimate(route, c) for c in route.candidates)
-            reservation, warning = budget.open(worst, key)
+            reservation, warning = await budget.open(worst, key)
             if warning:
                 ctx.warnings.append(warning)
             ticket.reservation = reservation

@@ -27,6 +27,7 @@ from polyroute.config.schema import Config
 from polyroute.providers.http import SessionPool
 from polyroute.providers.registry import ProviderRegistry
 from polyroute.routing.budget import BudgetGuard, SpendLedger
+from polyroute.routing.budget_shared import SharedSpendLedger
 from polyroute.routing.contexts import ContextBuilder
 from polyroute.routing.cooldown import CooldownTracker
 from polyroute.routing.cooldown_shared import SharedCooldownTracker
@@ -37,6 +38,14 @@ from polyroute.types import CallRecord
 log = logging.getLogger("polyroute.router")
 
 Observer = Callable[[CallRecord], None]
+
+
+def ledger_for(config: Config, clock: Clock) -> SpendLedger:
+    """In memory, or one ledger for every replica on the same Redis (``state.url``)."""
+    state = config.state
+    if state.url.startswith(("redis://", "rediss://")):
+        return SharedSpendLedger(state.url, state.prefix, clock.time)
+    return SpendLedger(clock.time)
 
 
 def cooldown_for(config: Config, clock: Clock) -> CooldownTracker:
@@ -114,8 +123,13 @@ class Runtime:
             buckets = buckets_for(state.url, state.prefix)
             self.limiter = self._own("limiter", RateLimiter(buckets, self.clock))
 
-        # Month-to-date spend survives a reload whatever changed.
-        self.ledger = prev.ledger if prev is not None else SpendLedger(self.clock.time)
+        # Month-to-date spend survives a reload; shared by every replica on Redis.
+        if prev is not None and same_state:
+            self.ledger = self._take(prev, "ledger")
+        else:
+            self.ledger = self._own("ledger", ledger_for(cfg, self.clock))
+            if prev is not None and not isinstance(self.ledger, SharedSpendLedger):
+                self.ledger.absorb(prev.ledger)  # the spend this process saw so far
         self.budget = BudgetGuard(cfg.budget, self.ledger)
 
         cc = cfg.cache
@@ -188,6 +202,8 @@ class Runtime:
             await self.cache.close()
         if "limiter" in owned:
             await self.limiter.close()
+        if "ledger" in owned:
+            await self.ledger.close()
         if "cooldown" in owned and isinstance(self.cooldown, SharedCooldownTracker):
             await self.cooldown.close()
         if "sessions" in owned:

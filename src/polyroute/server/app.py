@@ -75,10 +75,11 @@ async def _start_usage(gateway: Gateway, store: UsageStore, monitor: UsageMonito
         by_key, total = await store.month_to_date_by_key()
     except (UsageStoreError, OSError, SQLAlchemyError) as exc:
         log.error("usage store unavailable at start (records are kept and retried): %s", exc)
-    else:  # month-to-date spend survives a restart
-        gateway.router.ledger.seed(total)
+    else:  # month-to-date spend survives a restart (written once for all replicas)
+        ledger = gateway.router.ledger
+        await ledger.seed_async(total)
         for key, spent in by_key.items():
-            gateway.router.ledger.seed(spent, scope=key)
+            await ledger.seed_async(spent, scope=key)
     monitor.start()
 
 

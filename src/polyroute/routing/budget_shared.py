@@ -1,0 +1,177 @@
+"""Monthly budgets shared by every replica on one Redis (``state.url: redis://…``).
+
+Each scope (the global budget, each API key) has, per month, a ``spent`` total
+and a hash of the reservations in flight (id → amount and start time).  One Lua
+script checks every scope and reserves in all of them atomically, so a burst
+spread over any number of replicas can never reserve past a limit; settling is
+another script (reservation out, real cost in).  A reservation whose replica
+died is dropped after ``STALE_AFTER`` seconds, so a crash cannot hold budget
+hostage until the month ends.
+
+Redis unreachable: the replica falls back to its own in-memory view (the
+``SpendLedger`` it extends), logs it once, and uses Redis again when it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from polyroute.routing.budget import Reservation, SpendLedger, month_of
+
+log = logging.getLogger("polyroute.budget")
+
+STALE_AFTER = 3600.0  # seconds: no call holds a reservation longer than this
+KEY_TTL = 40 * 86400  # a month's keys outlive the month, then expire
+
+# KEYS: per scope, its spent key then its reservations hash.
+# ARGV: amount, now, stale_after, key_ttl, refuse (1/0), reservation id, then the limits.
+# Returns the 1-based indexes of the scopes the amount would push over their limit.
+_RESERVE = """
+local amount = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local stale = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+local refuse = ARGV[5] == "1"
+local id = ARGV[6]
+local over = {}
+local n = #KEYS / 2
+for i = 1, n do
+  local spent = tonumber(redis.call("GET", KEYS[2 * i - 1]) or "0")
+  local held = 0
+  local entries = redis.call("HGETALL", KEYS[2 * i])
+  for j = 1, #entries, 2 do
+    local value = entries[j + 1]
+    local sep = string.find(value, ":")
+    local started = tonumber(string.sub(value, sep + 1))
+    if now - started > stale then
+      redis.call("HDEL", KEYS[2 * i], entries[j])
+    else
+      held = held + tonumber(string.sub(value, 1, sep - 1))
+    end
+  end
+  if spent + held + amount > tonumber(ARGV[6 + i]) + 1e-12 then
+    table.insert(over, i)
+  end
+end
+if #over > 0 and refuse then
+  return over
+end
+for i = 1, n do
+  redis.call("HSET", KEYS[2 * i], id, ARGV[1] .. ":" .. ARGV[2])
+  redis.call("EXPIRE", KEYS[2 * i], ttl)
+end
+return over
+"""
+
+# KEYS: per scope, spent key then reservations hash.  ARGV: id, actual cost, key_ttl.
+_SETTLE = """
+for i = 1, #KEYS / 2 do
+  redis.call("HDEL", KEYS[2 * i], ARGV[1])
+  if tonumber(ARGV[2]) > 0 then
+    redis.call("INCRBYFLOAT", KEYS[2 * i - 1], ARGV[2])
+  end
+  redis.call("EXPIRE", KEYS[2 * i - 1], ARGV[3])
+end
+return 1
+"""
+
+
+class SharedSpendLedger(SpendLedger):
+    def __init__(self, url: str, prefix: str, now: Callable[[], float] = time.time) -> None:
+        super().__init__(now)
+        from polyroute.redis_client import connect
+
+        self._redis: Any = connect(url)
+        self._prefix = prefix
+        self._reserve: Any = self._redis.register_script(_RESERVE)
+        self._settle: Any = self._redis.register_script(_SETTLE)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._down = False
+
+    def _keys(self, month: str, scopes: tuple[str, ...]) -> list[str]:
+        keys: list[str] = []
+        for scope in scopes:
+            base = f"{self._prefix}budget:{month}:{scope or '_global'}"
+            keys += [base + ":spent", base + ":reserved"]
+        return keys
+
+    async def reserve_async(
+        self, amount: float, limits: Mapping[str, float], refuse: bool
+    ) -> tuple[Reservation | None, list[str]]:
+        """Reserve in Redis (all scopes or none when ``refuse`` and any would go over).
+        Returns the reservation (None when refused) and the scopes over their limit."""
+        month = month_of(self._now())
+        scopes = tuple(limits)
+        rid = uuid.uuid4().hex
+        try:
+            args = [amount, self._now(), STALE_AFTER, KEY_TTL, 1 if refuse else 0, rid]
+            over_idx = await self._reserve(
+                keys=self._keys(month, scopes), args=[*args, *limits.values()]
+            )
+        except Exception as exc:  # Redis down: this replica's own view until it returns
+            self._went_down(exc)
+            return await super().reserve_async(amount, limits, refuse)
+        self._came_back()
+        over = [scopes[int(i) - 1] for i in over_idx]
+        if over and refuse:
+            return None, over
+        return Reservation(month, scopes, amount, remote_id=rid), over
+
+    def settle(self, r: Reservation, actual: float) -> None:
+        if r.remote_id is None:  # reserved locally (Redis was down then)
+            super().settle(r, actual)
+            return
+        if r.settled:
+            return
+        r.settled = True
+        self._spawn(self._settle_remote(r, r.remote_id, actual))
+
+    async def _settle_remote(self, r: Reservation, rid: str, actual: float) -> None:
+        try:
+            await self._settle(keys=self._keys(r.month, r.scopes), args=[rid, actual, KEY_TTL])
+        except Exception as exc:
+            # The spend still counts here; Redis drops the reservation when it goes stale.
+            self._went_down(exc)
+            super().seed(actual)
+
+    async def seed_async(self, amount: float, scope: str = "") -> None:
+        """Month-to-date spend from the usage store, written once for all replicas."""
+        key = self._keys(month_of(self._now()), (scope,))[0]
+        try:
+            await self._redis.set(key, repr(amount), nx=True, ex=KEY_TTL)
+        except Exception as exc:
+            self._went_down(exc)
+            super().seed(amount, scope)
+
+    async def spent_shared(self, scope: str = "") -> float:
+        key = self._keys(month_of(self._now()), (scope,))[0]
+        return float(await self._redis.get(key) or 0.0)
+
+    def _went_down(self, exc: BaseException) -> None:
+        if not self._down:
+            log.warning("shared budget unavailable, using this replica's own view: %s", exc)
+        self._down = True
+
+    def _came_back(self) -> None:
+        if self._down:
+            log.warning("shared budget available again")
+        self._down = False
+
+    def _spawn(self, coro: Any) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:  # no loop (sync code)
+            coro.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._redis.aclose()
