@@ -12,13 +12,31 @@ from tests.integration.routerkit import ENV, fake_config
 from tests.redisprobe import REDIS_URL, redis_or_skip
 
 
-def _router(fake: FakeProviderThread, prefix: str) -> Router:
+def _router(fake: FakeProviderThread, prefix: str, after_failures: int = 1) -> Router:
+    cooldown = {"after_failures": after_failures, "seconds": 30}
     cfg = fake_config(
         fake,
-        policies={"retry": {"max_attempts": 1}, "cooldown": {"after_failures": 1, "seconds": 30}},
+        policies={"retry": {"max_attempts": 1}, "cooldown": cooldown},
         state={"url": REDIS_URL, "prefix": prefix},
     )
     return Router.from_config(cfg, environ=ENV)
+
+
+async def test_failures_spread_over_replicas_add_up(fake: FakeProviderThread) -> None:
+    await redis_or_skip()
+    prefix = f"polyroute-test:{uuid.uuid4().hex}:"
+    one, two = _router(fake, prefix, 2), _router(fake, prefix, 2)
+    fake.script("model-a", [{"kind": "status", "status": 500}] * 2)
+    assert (await one.complete("ab", "hi")).model == "b"  # one failure here...
+    await asyncio.sleep(0.05)
+    assert one.cooldown.cooling_until("a") is None  # (below after_failures on its own)
+    assert (await two.complete("ab", "hi")).model == "b"  # ...and one there: two in all
+    await asyncio.sleep(0.05)
+    assert two.cooldown.cooling_until("a") is not None
+    await one.cooldown.sync()  # type: ignore[attr-defined]
+    assert one.cooldown.cooling_until("a") is not None
+    await one.aclose()
+    await two.aclose()
 
 
 async def test_a_cooldown_in_one_router_is_seen_by_another(fake: FakeProviderThread) -> None:

@@ -1,9 +1,12 @@
 """Cooldowns shared by every gateway process on one Redis (``state.url: redis://…``).
 
-Each process still counts failures itself; when one of them starts a cooldown it
-writes ``<prefix><model> = until`` (wall-clock seconds, with a matching expiry)
-to Redis, and every process mirrors those keys, refreshing the mirror at most
-once a second in the background.  So a model that trips in one replica is
+Failures are counted in each process and, in the background, in Redis too
+(``<prefix>-fails:<model>``, expiring with the policy's window), so failures
+spread over replicas add up: the one that reaches ``after_failures`` starts the
+cooldown.  A process that starts a cooldown writes ``<prefix><model> = until``
+(wall-clock seconds, with a matching expiry) to Redis, and every process
+mirrors those keys, refreshing the mirror at most once a second in the
+background.  So a model that trips in one replica is
 skipped by the others within about a second, and the request path never waits
 on Redis: ``cooling_until`` reads only memory.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import Any
 
 from polyroute.clock import Clock
@@ -31,6 +35,7 @@ class SharedCooldownTracker(CooldownTracker):
 
         self._redis: Any = connect(url)
         self._prefix = prefix
+        self._fails = prefix.rstrip(":") + "-fails:"  # outside the mirrored keys
         self._remote: dict[str, float] = {}  # model -> cooling until (wall clock)
         self._refreshed = float("-inf")
         self._tasks: set[asyncio.Task[None]] = set()
@@ -44,17 +49,37 @@ class SharedCooldownTracker(CooldownTracker):
         if started:
             until = self._health[model].cooling_until - self.clock.monotonic()
             self._spawn(self._publish(model, until))
+        else:
+            self._spawn(self._count_shared(model, retry_after, error))
         return started
+
+    async def _count_shared(self, model: str, retry_after: float | None, error: str | None) -> None:
+        """Add this failure to every replica's count; the one that completes it cools the
+        model down for all of them."""
+        key = self._fails + model
+        pipe = self._redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, max(1, math.ceil(self.policy.window)), nx=True)
+        count, _ = await pipe.execute()
+        if int(count) < self.policy.after_failures or self.cooling_until(model) is not None:
+            return
+        seconds = max(self.policy.seconds, retry_after or 0.0)
+        h = self._h(model)
+        h.cooling_until, h.last_error = self.clock.monotonic() + seconds, error
+        h.half_open, h.probe_started = False, None
+        await self._redis.delete(key)
+        await self._publish(model, seconds)
 
     def record_success(self, model: str) -> None:
         # Only a model that was (or may be) cooling costs a Redis call: a success of a
         # healthy model, the common case, stays in memory.
         h = self._health.get(model)
         was_cooling = model in self._remote or (h is not None and h.cooling_until > 0)
+        counted = h is not None and bool(h.failures)
         super().record_success(model)
         self._remote.pop(model, None)
-        if was_cooling:
-            self._spawn(self._redis.delete(self._prefix + model))
+        if was_cooling or counted:
+            self._spawn(self._redis.delete(self._prefix + model, self._fails + model))
 
     def reset(self, model: str) -> None:
         super().reset(model)
