@@ -4,8 +4,16 @@
 calls the route ``role:writer`` with the product type, so the router picks
 ``roles.writer.by_product.landing`` (else ``roles.writer.models``), retries,
 falls back along the pool and cools failing models down; the agent sees one
-answer.  When every model fails, the router's ``RouteExhaustedError`` comes
-out with the last provider error chained as ``__cause__``.
+answer.  When every model fails, the original provider exception is
+re-raised (seed 001: "original exception re-raised if all models fail"): the
+last model's error, e.g. a ``ServerError``, with every attempt attached as
+``err.attempts`` (and as ``err.__notes__`` lines) and the router's
+``RouteExhaustedError`` as ``err.exhausted``.  A call that never reached a
+provider (every model cooling down) raises the ``RouteExhaustedError`` itself.
+
+``fallback_rules`` (a ``FallbackRules``, e.g. ``SEED_001_FALLBACK_RULES``) makes
+an answer that lacks a field the role needs for its product type a hard fail,
+so the pool falls back to its next model (seed 001's ``MISSING_FIELD``).
 
 ``StyleRefinerAgent(mode="full_mimic")`` sends reference images with its
 prompt and so needs a vision model; when its pool has none it drops the
@@ -19,7 +27,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict, Unpack
 
-from polyroute.facades import ModelRole
+from polyroute.errors import RouteExhaustedError
+from polyroute.facades import FallbackRules, ModelRole
 from polyroute.patterns.classify import CLASSIFY_PROMPT
 from polyroute.patterns.result import Prompt, as_messages
 from polyroute.patterns.text import fill, parse_label, parse_verdict
@@ -43,6 +52,7 @@ class AgentOptions(TypedDict, total=False):
     validate: Validate
     model_pool: ModelPoolManager | None
     params: Mapping[str, Any] | None
+    fallback_rules: FallbackRules | None
 
 
 CHECK_PROMPT = (
@@ -66,6 +76,7 @@ class BaseAgent:
         validate: Validate = None,
         model_pool: ModelPoolManager | None = None,
         params: Mapping[str, Any] | None = None,
+        fallback_rules: FallbackRules | None = None,
     ) -> None:
         chosen = role if role is not None else self.default_role
         if chosen is None:
@@ -78,6 +89,7 @@ class BaseAgent:
         self.system = system
         self.validate = validate
         self.params = dict(params or {})  # per-agent call parameters (OpenAI names)
+        self.fallback_rules = fallback_rules  # required fields per product type (opt-in)
         # Seed 001 handed agents a ModelPoolManager; its router is the one to call.
         self._router = router if router is not None else (model_pool.router if model_pool else None)
         self.last: Envelope | None = None  # the latest answer's envelope
@@ -120,15 +132,55 @@ class BaseAgent:
         validate: Validate = None,
         **params: Any,
     ) -> Envelope:
-        """One call through the role's pool; the whole envelope."""
-        env = await self.router.complete(
-            self.route,
-            as_messages(prompt, system if system is not None else self.system),
-            product_type=self.product_type,
-            validate=validate if validate is not None else self.validate,
-            labels={"agent": type(self).__name__},
-            **{**self.params, **params},
+        """One call through the role's pool; the whole envelope.  When every model
+        fails, the original provider exception (see the module docstring)."""
+        try:
+            env = await self.router.complete(
+                self.route,
+                as_messages(prompt, system if system is not None else self.system),
+                product_type=self.product_type,
+                validate=self._validator(validate if validate is not None else self.validate),
+                labels={"agent": type(self).__name__},
+                **{**self.params, **params},
+            )
+        except RouteExhaustedError as exc:
+            original = original_error(exc)
+            if original is None:
+                raise
+            exhausted = exc
+        else:
+            return self._served(env)
+        log.warning(
+            "agent call failed on every model",
+            extra={
+                "role": self.role.value,
+                "product_type": self.product_type,
+                "route": exhausted.route,
+                "attempts": [a.model for a in exhausted.attempts],
+                "error_kind": type(original).__name__,
+            },
         )
+        raise attach_attempts(original, exhausted)
+
+    def _validator(self, validate: Validate) -> Validate:
+        """The caller's validator, after the fallback rules' field check (if any)."""
+        rules = self.fallback_rules
+        check = rules.validator(self.role, self.product_type) if rules is not None else None
+        if check is None:
+            return validate
+        if validate is None:
+            return check
+        if not callable(validate):
+            raise TypeError("fallback_rules combine with a callable validate= only")
+        theirs = validate
+
+        def both(content: str | None) -> Validation | Verdict | bool:
+            first = check(content)
+            return first if first.hard_fail else theirs(content)
+
+        return both
+
+    def _served(self, env: Envelope) -> Envelope:
         self.last = env
         self.calls.append(env)
         log.info(
@@ -285,3 +337,28 @@ def _with_images(prompt: Prompt, images: Sequence[str]) -> list[Message]:
             m["content"] = [*(content if isinstance(content, list) else text), *parts]
             return msgs
     return [*msgs, {"role": "user", "content": parts}]
+
+
+def original_error(exc: RouteExhaustedError) -> BaseException | None:
+    """The provider exception behind a failed route: the one the router chained
+    (the last model's), else the last it recorded; None when no model was reached."""
+    cause = exc.__cause__
+    if cause is not None and not isinstance(cause, RouteExhaustedError):
+        return cause
+    errors = [e for e in exc.errors if not isinstance(e, RouteExhaustedError)]
+    return errors[-1] if errors else None
+
+
+def attach_attempts(error: BaseException, exhausted: RouteExhaustedError) -> BaseException:
+    """``error`` with the route's attempts on it: ``error.attempts`` (every model
+    tried, in order), ``error.exhausted`` (the route's error) and one
+    ``__notes__`` line per attempt, so a traceback shows the whole fallback."""
+    error.attempts = list(exhausted.attempts)  # type: ignore[attr-defined]
+    error.exhausted = exhausted  # type: ignore[attr-defined]
+    notes = getattr(error, "__notes__", None) or []
+    head = f"every model of route {exhausted.route!r} failed; attempts:"
+    if head not in notes:
+        error.add_note(head)
+        for a in exhausted.attempts:
+            error.add_note(f"  {a.describe()}")
+    return error

@@ -253,7 +253,13 @@ def run(
         Path, typer.Argument(help="Pipeline YAML (or a config with pipelines).")
     ],
     input_file: Annotated[
-        Path | None, typer.Option("--input", "-i", help="Input file (.json is parsed).")
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help='Input file: text, or .json (a value, or {"content", "context"?, '
+            '"pipeline_config"?} as POST /api/v1/pipeline takes).',
+        ),
     ] = None,
     text: Annotated[
         str | None, typer.Option("--text", help="Input text instead of a file.")

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from polyroute.config.schema import Budget, usd
 from polyroute.config.validate import is_route_ref, pools, ref_of
 from polyroute.errors import ConfigError, PolyrouteError
 from polyroute.router import Router
@@ -40,6 +41,20 @@ def providers_in_use(router: Router) -> dict[str, ProviderUse]:
     return out
 
 
+def budget_summary(budget: Budget) -> str:
+    """The budget limits in force, with enough digits for sub-cent per-request limits."""
+    parts = []
+    if budget.max_cost_per_request is not None:
+        parts.append(f"max_cost_per_request {usd(budget.max_cost_per_request)}")
+    if budget.monthly is not None:
+        parts.append(f"monthly {usd(budget.monthly)} ({budget.on_monthly_exceeded} when reached)")
+    if budget.per_key_monthly is not None:
+        parts.append(f"per_key_monthly {usd(budget.per_key_monthly)}")
+    if budget.max_tier is not None:
+        parts.append(f"max_tier {budget.max_tier}")
+    return ", ".join(parts)
+
+
 async def _ping(router: Router, model: str) -> str:
     try:
         env = await router.complete(model, "ping", max_tokens=1, timeout=15)
@@ -61,7 +76,8 @@ def run_doctor(config: Path | None, ping: bool, con: Console) -> int:
     try:
         router = Router.from_config(config)
     except ConfigError as exc:
-        con.print(f"[red]configuration invalid[/red]\n{exc}")
+        # escape: paths like models[0] and quoted values are text, not rich markup
+        con.print(f"[red]configuration invalid[/red]\n{escape(str(exc))}", soft_wrap=True)
         return 2
     path = router.settings.path
     con.print(
@@ -69,6 +85,12 @@ def run_doctor(config: Path | None, ping: bool, con: Console) -> int:
     )
     for p, var in sorted(router.settings.env_sources.items()):
         con.print(f"  {p} set by environment variable {var}")
+    limits = budget_summary(router.config.budget)
+    if limits:
+        con.print(f"budget: {limits}")
+    # Loaded, but probably not what was meant (e.g. a model the provider does not list).
+    for p, msg in router.settings.warnings:
+        con.print(f"[yellow]warning[/yellow] {escape(p)}: {escape(msg)}", soft_wrap=True)
     used = providers_in_use(router)
     t = Table(title="providers in use")
     for col in (

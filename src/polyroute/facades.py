@@ -9,15 +9,18 @@ working; the behaviour lives in resolve, cooldown and the provider registry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from polyroute.config.catalog import ModelInfo
 from polyroute.errors import ModelExhaustedError
 from polyroute.providers.registry import Client
 from polyroute.routing.triggers import FallbackTrigger, trigger_for
+from polyroute.routing.validators import PASS, Validation, Verdict, parse_json_content
 from polyroute.types import Attempt, Envelope
 
 if TYPE_CHECKING:
@@ -120,26 +123,163 @@ class ModelPoolManager:
         return self.router.cooldown.failure_count(model_id)
 
 
+def _role_name(role: str | ModelRole | None) -> str:
+    return role.value if isinstance(role, ModelRole) else str(role)
+
+
+ANY_PRODUCT = "default"  # a rule for every product type without its own
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+_MISSING = object()
+
+
+class FallbackRules:
+    """The fields a role's response must carry, per product type: seed 001's
+    "missing critical fields" check, as data.
+
+    ``required[role][product_type]`` lists the fields; the product type
+    ``"default"`` covers every product type without an entry of its own (an
+    entry replaces it, like ``roles.*.by_product``)::
+
+        FallbackRules({"writer": {"ecommerce": ["state_contract"], "booking": ["state_contract"]}})
+        FallbackRules({"writer": ["headline"]})          # every product type
+    """
+
+    __slots__ = ("required",)
+    required: Mapping[str, Mapping[str, tuple[str, ...]]]
+
+    def __init__(
+        self, required: Mapping[str, Mapping[str, Iterable[str]] | Iterable[str]] | None = None
+    ) -> None:
+        table: dict[str, dict[str, tuple[str, ...]]] = {}
+        for role, rule in (required or {}).items():
+            by = rule if isinstance(rule, Mapping) else {ANY_PRODUCT: rule}
+            for product, fields in by.items():
+                if isinstance(fields, str):
+                    raise TypeError(f"{role}.{product}: list the fields, e.g. [{fields!r}]")
+                table.setdefault(_role_name(role), {})[product] = tuple(fields)
+        self.required = table
+
+    def __repr__(self) -> str:
+        return f"FallbackRules({self.required!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FallbackRules) and self.required == other.required
+
+    def fields_for(self, role: str | ModelRole | None, product_type: str | None) -> tuple[str, ...]:
+        by = self.required.get(_role_name(role)) if role is not None else None
+        if not by:
+            return ()
+        if product_type is not None and product_type in by:
+            return by[product_type]
+        return by.get(ANY_PRODUCT, ())
+
+    def with_rule(
+        self, role: str | ModelRole, product_type: str | None, fields: Iterable[str]
+    ) -> FallbackRules:
+        """A copy with one more (or a replaced) rule."""
+        table: dict[str, dict[str, Iterable[str]]] = {
+            r: dict(by) for r, by in self.required.items()
+        }
+        table.setdefault(_role_name(role), {})[product_type or ANY_PRODUCT] = tuple(fields)
+        return FallbackRules(table)
+
+    def validator(
+        self, role: str | ModelRole, product_type: str | None
+    ) -> Callable[[str | None], Validation] | None:
+        """A ``validate=`` for ``router.complete``: a JSON answer lacking a required
+        field is a hard fail with trigger ``missing_field`` (the router falls back);
+        None when this role and product type require nothing."""
+        fields = self.fields_for(role, product_type)
+        if not fields:
+            return None
+
+        def check(content: str | None) -> Validation:
+            trig = (
+                should_fallback(None, content, role, product_type=product_type, rules=self)
+                if content is not None
+                else FallbackTrigger.MISSING_FIELD
+            )
+            if trig is None:
+                return PASS
+            return Validation(Verdict.HARD_FAIL, trig, _why(trig, fields, product_type))
+
+        return check
+
+
+# Seed 001's rule: a writer's answer for an ecommerce or booking product needs its
+# state_contract.  should_fallback applies it unless given other rules.
+SEED_001_FALLBACK_RULES = FallbackRules(
+    {"writer": {"ecommerce": ["state_contract"], "booking": ["state_contract"]}}
+)
+
+
 def should_fallback(
     error: BaseException | None,
     response: Any = None,
-    role: str | None = None,
+    role: str | ModelRole | None = None,
     required_fields: Iterable[str] = (),
+    *,
+    product_type: str | None = None,
+    rules: FallbackRules | None = None,
 ) -> FallbackTrigger | None:
-    """Seed 001's check: the trigger an error or a response fires, or None.
+    """Seed 001's check, with its call signature: the trigger an error or a
+    response fires, or None.
 
-    ``response`` may carry ``validator_result.hard_fail`` (or ``hard_fail``)
-    and, as a mapping or object, the ``required_fields`` a role needs.
+    * an error: its trigger (``TimeoutError`` → timeout, ``ConnectionError`` →
+      connection_error, polyroute's provider errors by kind);
+    * ``response.validator_result.hard_fail`` → validator_hard_fail;
+    * a field the role needs for the product type is missing or empty →
+      missing_field.  The fields are ``required_fields`` plus ``rules``' for
+      ``role`` and the product type (``product_type=``, else the response's own
+      ``product_type``); ``rules`` defaults to the seed's: writer for ecommerce /
+      booking needs ``state_contract``.  ``FallbackRules({})`` checks none.
+
+    ``response`` may be an object, a mapping, an ``Envelope`` or a JSON answer
+    (text that is not JSON cannot carry a field: invalid_structure).
     """
     if error is not None:
-        return trigger_for(error)
+        trig = trigger_for(error)
+        if trig is not None:
+            return trig
     if response is None:
         return None
-    vr = getattr(response, "validator_result", None)
-    if vr is not None and getattr(vr, "hard_fail", False):
+    data = response
+    if isinstance(response, Envelope):
+        data = response.content
+    if isinstance(data, str):
+        try:
+            data = parse_json_content(data)
+        except (ValueError, orjson.JSONDecodeError):
+            data = _MISSING
+    vr = _field(data, "validator_result")
+    if getattr(vr, "hard_fail", False) or (isinstance(vr, Mapping) and vr.get("hard_fail")):
         return FallbackTrigger.VALIDATOR_HARD_FAIL
-    for name in required_fields:
-        value = response.get(name) if isinstance(response, dict) else getattr(response, name, None)
-        if value in (None, "", [], {}):
+    if _field(data, "hard_fail") is True:
+        return FallbackTrigger.VALIDATOR_HARD_FAIL
+    product = product_type if product_type is not None else _field(data, "product_type")
+    active = SEED_001_FALLBACK_RULES if rules is None else rules
+    needed = [
+        *required_fields,
+        *active.fields_for(role, product if isinstance(product, str) else None),
+    ]
+    if needed and data is _MISSING:
+        return FallbackTrigger.INVALID_STRUCTURE
+    for name in needed:
+        if _field(data, name) in _EMPTY:
             return FallbackTrigger.MISSING_FIELD
     return None
+
+
+def _field(data: Any, name: str) -> Any:
+    if data is _MISSING or data is None:
+        return None
+    if isinstance(data, Mapping):
+        return data.get(name)
+    return getattr(data, name, None)
+
+
+def _why(trig: FallbackTrigger, fields: tuple[str, ...], product_type: str | None) -> str:
+    what = f"for product type {product_type!r}" if product_type else "for this role"
+    if trig is FallbackTrigger.INVALID_STRUCTURE:
+        return f"answer is not JSON, so it cannot carry {', '.join(fields)} ({what})"
+    return f"answer lacks a field required {what}: {', '.join(fields)}"

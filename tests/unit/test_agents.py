@@ -123,14 +123,17 @@ async def test_fallback_is_transparent(router: Router) -> None:
 
 async def test_all_models_failing_raises_with_the_provider_error_chained(router: Router) -> None:
     agent = WriterAgent(product_type="ecommerce", router=router)
-    with pytest.raises(RouteExhaustedError) as info:
+    # Seed 001: "original exception re-raised" — the last model's own error, with the
+    # route's attempts attached.
+    with pytest.raises(ServerError) as info:
         await agent.call_llm("Product page")
     err = info.value
-    assert err.route == "role:writer"
-    assert [a.model for a in err.attempts] == ["flaky/gpt-4o", "flaky/gpt-4o-mini"]
-    assert isinstance(err.__cause__, ServerError)  # the original provider exception
-    assert isinstance(err.__cause__, ProviderError) and err.__cause__.status == 500
-    assert err.__cause__.model == "gpt-4o-mini"  # the last one tried
+    assert isinstance(err, ProviderError) and err.status == 500
+    assert err.model == "gpt-4o-mini"  # the last one tried
+    exhausted = err.exhausted  # type: ignore[attr-defined]
+    assert isinstance(exhausted, RouteExhaustedError) and exhausted.route == "role:writer"
+    attempts = err.attempts  # type: ignore[attr-defined]
+    assert [a.model for a in attempts] == ["flaky/gpt-4o", "flaky/gpt-4o-mini"]
     assert agent.last is None and agent.calls == []
 
 

@@ -189,8 +189,9 @@ async def test_model_order_step_then_pipeline_then_router(router: Router) -> Non
         ("simulator/gpt-4o", "pipeline"),
     ]
     bare = await FunctionPipeline(None, router, prompts("a")).run("x")  # no config: defaults
-    assert bare.steps[0].model == router.config.defaults.model
-    assert bare.steps[0].config["source"] == "router"
+    # Seed 000's third level: FunctionPipeline's own default, gpt-5.1 (simulated here).
+    assert bare.steps[0].model == "simulator/gpt-5.1"
+    assert bare.steps[0].config["source"] == "function_pipeline"
 
 
 async def test_temperature_and_max_tokens_reach_the_call(
@@ -208,7 +209,7 @@ async def test_temperature_and_max_tokens_reach_the_call(
         {"temperature": 0.2, "max_tokens": 50, "labels": labels[0]},
         {"temperature": 0.7, "labels": labels[1]},
     ]  # the usage record learns the pipeline and step from the labels
-    # max_retries is recorded (no per-call retry budget on the router yet).
+    # max_retries is recorded on the plan (and sets the step's retry attempts).
     assert [s.max_retries for s in run.steps] == [0, 2]
 
 
@@ -218,7 +219,7 @@ async def test_reassigned_config_applies_to_the_next_run(router: Router) -> None
     pipe.pipeline_config = PipelineConfig(default_model="simulator/gpt-5.1")
     assert (await pipe.run("x")).steps[0].model == "simulator/gpt-5.1"
     pipe.pipeline_config = None
-    assert (await pipe.run("x")).steps[0].model == router.config.defaults.model
+    assert (await pipe.run("x")).steps[0].model == "simulator/gpt-5.1"
 
 
 def test_from_settings_and_api_overlay(router: Router) -> None:
@@ -271,7 +272,7 @@ async def test_decorator_steps_async_and_sync(router: Router) -> None:
     run = await pipe.run("drums", context={"tone": "warm"})
     assert run.status == "ok", run.error
     out = run.outputs
-    assert out["seo_keywords"].startswith("[simulated gpt-4o]")
+    assert out["seo_keywords"].startswith("[simulated gpt-5.1]")
     assert out["links"]["keywords"] == out["seo_keywords"] and out["no_llm"] == "WARM"
     assert run.steps[1].model == "simulator/gpt-4o-mini"
     assert run.steps[2].model is None and run.steps[2].cost == 0.0
@@ -308,7 +309,7 @@ async def test_template_mistakes_are_clear(router: Router) -> None:
 async def test_run_step_alone_and_unknown_step(router: Router) -> None:
     pipe = FunctionPipeline(None, router, [PromptStep("a", "x"), PromptStep("b", "{outputs[a]}")])
     result = await pipe.run_step("b", "drums", outputs={"a": "given"})
-    assert result.ok and result.model == router.config.defaults.model
+    assert result.ok and result.model == "simulator/gpt-5.1"  # FunctionPipeline's default
     missing = await pipe.run_step("b", "drums")
     assert not missing.ok and "outputs[a]" in (missing.error or "")
     with pytest.raises(UnknownStepError, match="did you mean b"):
@@ -424,7 +425,7 @@ async def test_seed_000_marketing_pipeline(router: Router) -> None:
 def test_run_sync_outside_a_loop() -> None:
     r = make_router()
     run = FunctionPipeline(None, r, prompts("a")).run_sync("x")
-    assert run.status == "ok" and run.steps[0].model == r.config.defaults.model
+    assert run.status == "ok" and run.steps[0].model == "simulator/gpt-5.1"
 
 
 async def test_run_sync_inside_a_loop_says_use_await(router: Router) -> None:

@@ -28,10 +28,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from polyroute.config.schema import ROLES, TASKS, TIERS
+from polyroute.config.schema import ROLES, TASKS, TIERS, model_name_problem
 from polyroute.errors import ConfigError
 
 ModelRef = Callable[[str | None, str], str]
+# (provider, task) -> why that provider can serve no model for the task at all, or None
+NoModelReason = Callable[[str, str], str | None]
 
 
 def _section(raw: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -64,9 +66,11 @@ class EnvOverlay:
         model_ref: ModelRef,
         default_model_for: Callable[[str, str], str | None],
         providers: frozenset[str] = frozenset(),
+        cannot_serve: NoModelReason | None = None,
     ) -> None:
         self.env = environ
         self._providers = providers
+        self._cannot_serve = cannot_serve
         self._ref = model_ref  # (provider or None, model) -> catalog id or provider/model
         self._default_for = default_model_for  # (provider, task) -> model name
         self.sources: dict[str, str] = {}
@@ -74,6 +78,16 @@ class EnvOverlay:
     def _get(self, name: str) -> str | None:
         v = self.env.get(name)
         return v.strip() if v is not None and v.strip() else None
+
+    def _model_name(self, var: str) -> str | None:
+        """The variable's model name, refused by its shape before it is looked up, so the
+        error names the variable and shows the value as the user wrote it."""
+        model = self._get(var)
+        if model is not None:
+            problem = model_name_problem(model)
+            if problem:
+                raise ConfigError(problem, path=var)  # the path is the variable's name
+        return model
 
     def _set(self, raw: dict[str, Any], path: str, value: Any, var: str) -> None:
         *parents, leaf = path.split(".")
@@ -108,7 +122,7 @@ class EnvOverlay:
     def _model(self, var_provider: str, var_model: str, task: str) -> tuple[str, str] | None:
         """(model reference, the variable that decided it), or None when unset."""
         provider = self._get(var_provider)
-        model = self._get(var_model)
+        model = self._model_name(var_model)
         if provider is not None:
             provider = provider.lower()
             if self._providers and provider not in self._providers:
@@ -121,6 +135,15 @@ class EnvOverlay:
         if model is None:
             assert provider is not None
             model = self._default_for(provider, task)
+            reason = self._cannot_serve(provider, task) if self._cannot_serve else None
+            if model is None and reason is not None:
+                # No model name would help (anthropic has no image model): the provider
+                # is what to change, so the error names that variable.
+                raise ConfigError(
+                    f"{var_provider}={provider}: {reason}; set {var_provider} and {var_model} "
+                    "to one of those",
+                    path=var_provider,
+                )
             if model is None:
                 raise ConfigError(
                     f"{var_provider}={provider} but {var_model} is not set and provider "
@@ -156,7 +179,7 @@ class EnvOverlay:
     def _tiers(self, raw: dict[str, Any]) -> None:
         for tier in TIERS:
             var = f"AI_MODEL_{tier.upper()}"
-            model = self._get(var)
+            model = self._model_name(var)
             if model is not None:
                 node = _section(raw, "tiers", tier)
                 ref = self._ref(None, model)
@@ -174,7 +197,7 @@ class EnvOverlay:
     def _roles(self, raw: dict[str, Any]) -> None:
         for role in ROLES:
             var = f"MODEL_{role.upper()}"
-            model = self._get(var)
+            model = self._model_name(var)
             if model is not None:
                 node = _section(raw, "roles", role)
                 self._set(

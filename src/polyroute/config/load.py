@@ -17,9 +17,10 @@ from pydantic import ValidationError
 
 from polyroute.config.catalog import Catalog
 from polyroute.config.defaults import PoolLocalizer, builtin_sections
+from polyroute.config.endpoints import base_url_problems, resolve_model_endpoints
 from polyroute.config.env import EnvOverlay, split_csv
 from polyroute.config.schema import Config, ModelEntry, ProviderConfig
-from polyroute.config.validate import check_references
+from polyroute.config.validate import TASK_NEEDS, check_models, check_references, no_model_reason
 from polyroute.errors import ConfigError
 from polyroute.providers.presets import ProviderSpec, build_provider_specs
 
@@ -37,6 +38,9 @@ class Settings:
     environ: Mapping[str, str]
     path: Path | None = None
     env_sources: dict[str, str] = field(default_factory=dict)
+    # (dotted path, message): loads, but probably not what was meant (a model the
+    # provider's catalog does not list).  `polyroute doctor` prints them.
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 def find_config_file(
@@ -91,7 +95,8 @@ def _problems(
     seen: set[tuple[str, str]] = set()
     problems: list[tuple[str, str]] = []
     for err in exc.errors():
-        path = (prefix + "." if prefix else "") + _dotted(tuple(err["loc"]))
+        # An error on a whole entry (a model validator) has no location of its own.
+        path = ".".join(p for p in (prefix, _dotted(tuple(err["loc"]))) if p)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling; see the README's configuration reference)"
@@ -177,11 +182,23 @@ def load_settings(
             user_models[mid] = ModelEntry.model_validate(body)
         except ValidationError as exc:
             problems += _problems(exc, {}, f"models.{mid}")
+
+    # Built from the entries that parsed, so a bad <PROVIDER>_BASE_URL is reported
+    # together with the file's problems.
+    specs = build_provider_specs(user_providers)
+    # Seed 001: models with their own base_url / api_key_env become providers of their
+    # own; the resolved provider is written back so the validated config agrees.
+    user_models, specs, endpoint_problems = resolve_model_endpoints(user_models, specs)
+    problems += endpoint_problems
+    for mid, entry in user_models.items():
+        body = (raw.get("models") or {}).get(mid)
+        if isinstance(body, dict):
+            body["provider"] = entry.provider
+    problems += base_url_problems(specs, user_providers, env)
     if problems:
         raise ConfigError(problems)
-
-    specs = build_provider_specs(user_providers)
     catalog = Catalog.build(user_models, frozenset(specs))
+    closed = frozenset(name for name, spec in specs.items() if spec.closed_catalog)
 
     def has_key(provider: str) -> bool:
         spec = specs.get(provider)
@@ -220,7 +237,15 @@ def load_settings(
         # EnvOverlay has already refused a provider that is not in ``specs``.
         return specs[provider].default_models.get(task)
 
-    overlay = EnvOverlay(overlay_env, model_ref, default_for, frozenset(specs))
+    def cannot_serve(provider: str, task: str) -> str | None:
+        need = TASK_NEEDS.get(task)
+        if need is None or provider not in closed:
+            return None
+        if any(m.has(need) for m in catalog.models_of(provider)):
+            return None
+        return no_model_reason(catalog, provider, need)
+
+    overlay = EnvOverlay(overlay_env, model_ref, default_for, frozenset(specs), cannot_serve)
     raw = overlay.apply(raw)
     if overrides:
         # Runtime changes (the admin API, Router.update_task) come last: they are the
@@ -230,14 +255,19 @@ def load_settings(
         cfg = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_problems(exc, overlay.sources)) from None
-    refs = check_references(cfg, catalog)
-    if refs:
-        annotated = []
-        for p, m in refs:
+
+    def annotate(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        out = []
+        for p, m in found:
             var = _source_of(p, overlay.sources)
-            annotated.append((p, m + (f" (from environment variable {var})" if var else "")))
-        raise ConfigError(annotated)
-    return Settings(cfg, catalog, specs, env, file, overlay.sources)
+            out.append((p, m + (f" (from environment variable {var})" if var else "")))
+        return out
+
+    refs = check_references(cfg, catalog)
+    fit, warnings = check_models(cfg, catalog, closed)
+    if refs or fit:
+        raise ConfigError(annotate(refs + fit))
+    return Settings(cfg, catalog, specs, env, file, overlay.sources, annotate(warnings))
 
 
 def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ CAPABILITIES: tuple[str, ...] = (
     "json",
     "embedding",
     "prefill",  # accepts a trailing assistant message and continues it (mid-stream recovery)
+    "audio",  # takes input_audio parts
 )
 StreamRecovery = Literal["continue", "buffer", "off"]
 Strategy = Literal["single", "fallback", "parallel", "loadbalance", "cascade"]
@@ -168,7 +169,7 @@ class ProviderConfig(Strict):
     simulator: SimulatorSettings | None = None
     rpm: Annotated[int, Field(ge=1)] | None = None  # requests per minute, all its models
     tpm: Annotated[int, Field(ge=1)] | None = None  # tokens per minute, all its models
-    # The catalog lists all its models: other names are flagged at load (presets.yaml).
+    # The catalog knows its model line-up: other names are flagged at load (presets.yaml).
     closed_catalog: bool | None = None
 
     @field_validator("api_key_env")
@@ -523,6 +524,11 @@ class Server(Strict):
     admin_keys_env: str = "POLYROUTE_ADMIN_KEYS"
     allowed_providers: list[str] | None = None
     max_body_bytes: Annotated[int, Field(ge=1024)] = 4 * 1024 * 1024
+    # SIGTERM: /readyz answers 503 for drain_delay seconds while requests are still
+    # served (a load balancer stops sending), then no new connections; requests and
+    # streams in flight get drain_timeout seconds to finish; usage is flushed.
+    drain_delay: Annotated[float, Field(ge=0)] = 0.0
+    drain_timeout: Annotated[float, Field(ge=0)] = 30.0
 
 
 class Config(Strict):

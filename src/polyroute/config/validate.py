@@ -1,8 +1,9 @@
 """Second-step checks across the parsed config: every reference resolves.
 
-Unknown models, providers and routes, empty pools, route cycles, providers
-outside ``server.allowed_providers``: each problem is reported with its dotted
-path and what would be allowed, all at once.
+Unknown models, providers and routes, malformed model names, empty pools, route
+cycles, providers outside ``server.allowed_providers``, models that cannot do what
+their pool needs (``check_models``): each problem is reported with its dotted path
+and what would be allowed, all at once.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from polyroute.config.catalog import Catalog
-from polyroute.config.schema import TIERS, Config, PoolItem
+from polyroute.config.catalog import Catalog, ModelInfo
+from polyroute.config.schema import TIERS, Config, PoolItem, model_name_problem
+
+Problem = tuple[str, str]
 
 ROUTE_PREFIXES = ("tier:", "task:", "role:", "step:")
 ALWAYS_ALLOWED = frozenset({"simulator"})  # local, nothing leaves the process
@@ -52,10 +55,11 @@ def pools(cfg: Config) -> Iterator[tuple[str, list[PoolItem], bool]]:
         for product, items in role.by_product.items():
             yield f"roles.{name}.by_product.{product}", items, True
     for pname, pipe in cfg.pipelines.items():
-        if pipe.default_model:
+        # `is not None`: an empty name is a malformed one, not an absent one
+        if pipe.default_model is not None:
             yield f"pipelines.{pname}.default_model", [pipe.default_model], False
         for sname, step in pipe.steps.items():
-            if step.model:
+            if step.model is not None:
                 yield f"pipelines.{pname}.steps.{sname}.model", [step.model], False
             if step.models is not None:
                 yield f"pipelines.{pname}.steps.{sname}.models", step.models, True
@@ -81,6 +85,9 @@ def check_references(cfg: Config, catalog: Catalog) -> list[tuple[str, str]]:
     allowed = cfg.server.allowed_providers
     known = ", ".join(sorted(catalog.providers))
     for mid, entry in cfg.models.items():
+        bad_id = model_name_problem(mid)
+        if bad_id:  # an id no pool could name: say so where it is defined
+            problems.append((f"models.{mid}", bad_id))
         if entry.provider not in catalog.providers:
             problems.append(
                 (
@@ -107,6 +114,10 @@ def check_references(cfg: Config, catalog: Catalog) -> list[tuple[str, str]]:
                 if not route_exists(cfg, ref):
                     problems.append((where, f"unknown route {ref!r}"))
                 continue
+            bad_name = model_name_problem(ref)
+            if bad_name:  # a malformed name: its shape is the problem, not its spelling
+                problems.append((where, bad_name))
+                continue
             if not catalog.is_model_ref(ref):
                 problems.append((where, _unknown(cfg, catalog, ref)))
                 continue
@@ -121,6 +132,145 @@ def check_references(cfg: Config, catalog: Catalog) -> list[tuple[str, str]]:
                 )
     problems.extend(_cycles(cfg))
     return problems
+
+
+# What a pool's models must be able to do, by the section holding it (seed 000's
+# "model compatibility with step requirements").  Named routes (routes.*) and tasks
+# no seed defines may hold any kind of model, so they are not judged.
+TASK_NEEDS: dict[str, str] = {
+    "text": "text",
+    "agent": "text",
+    "video-slides": "text",
+    "image": "image_generation",
+    "embedding": "embedding",
+}
+_TEXT_SECTIONS = ("tiers", "roles", "pipelines", "defaults")
+_CAN = {"text": "serve text", "image_generation": "generate images", "embedding": "embed"}
+_KIND = {"text": "text", "image_generation": "image generation", "embedding": "embedding"}
+
+
+def pool_needs(path: str) -> str | None:
+    """The capability every model of the pool at ``path`` needs, or None."""
+    section, _, rest = path.partition(".")
+    if section in _TEXT_SECTIONS:
+        return "text"
+    if section == "tasks":
+        return TASK_NEEDS.get(rest.split(".", 1)[0].split("[", 1)[0])
+    return None
+
+
+def own_model(catalog: Catalog, ref: str) -> ModelInfo | None:
+    """The catalog entry ``ref`` names: a catalog id, or provider/model where the
+    model is one that provider serves in the catalog (by id or provider name)."""
+    info = catalog.get(ref)
+    if info is not None:
+        return info
+    split = catalog.split_provider_ref(ref)
+    if split is None:
+        return None
+    provider, name = split
+    for m in catalog.models_of(provider):
+        if name in (m.id, m.name):
+            return m
+    return None
+
+
+def _closest(name: str, candidates: list[str], n: int = 3) -> list[str]:
+    # cutoff 0: always the n nearest, so a name far from all of them still gets a list
+    return difflib.get_close_matches(name, candidates, n=n, cutoff=0.0)
+
+
+def _providers_that_can(catalog: Catalog, need: str) -> str:
+    first: dict[str, str] = {}
+    for m in catalog:
+        if m.has(need):
+            first.setdefault(m.provider, m.id)
+    return ", ".join(f"{p} ({mid})" for p, mid in sorted(first.items())) or "none"
+
+
+def check_models(
+    cfg: Config, catalog: Catalog, closed: frozenset[str] = frozenset()
+) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) about what the models in each pool are and can do.
+
+    Errors: a model whose catalog facts say it cannot do what its pool needs (an
+    image model on a text tier, a text model on tasks.image), or a provider with a
+    ``closed`` catalog that has no model able to do it at all (anthropic images).
+    Warnings: ``provider/model`` naming a model a closed-catalog provider does not
+    list, with that provider's closest names.  Uncatalogued refs of open providers
+    (ollama/llama3) have no facts and are not judged."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for path, items, nonempty in pools(cfg):
+        need = pool_needs(path)
+        for i, item in enumerate(items):
+            ref = ref_of(item)
+            where = path if len(items) == 1 and not nonempty else f"{path}[{i}]"
+            if is_route_ref(cfg, ref) or model_name_problem(ref) or not catalog.is_model_ref(ref):
+                continue  # check_references reports these
+            info = catalog.lookup(ref)
+            own = own_model(catalog, ref)
+            if own is None and info.provider in closed:
+                warnings.append((where, _unlisted(catalog, info, need)))
+            if need is not None:
+                # A closed provider's facts are its own entry's; an open provider's
+                # ref borrows a same-named entry's facts (simulator/dall-e-3), if any.
+                is_closed = info.provider in closed
+                facts = own if is_closed else (info if info.facts_known else None)
+                why = _cannot(catalog, ref, info.provider, facts, need, is_closed)
+                if why:
+                    errors.append((where, why))
+    return errors, warnings
+
+
+def _unlisted(catalog: Catalog, info: ModelInfo, need: str | None) -> str:
+    """The warning for provider/model naming what a closed-catalog provider does not list."""
+    provider, name = info.provider, info.name
+    other = catalog.get(name)
+    if other is not None and other.provider != provider:
+        what = f"{name!r} is {other.provider}'s model, not one {provider} serves"
+    else:
+        what = f"the catalog lists no {provider} model {name!r}"
+    pick = [m.id for m in catalog.models_of(provider) if need is None or m.has(need)]
+    near = f"; closest {provider} models: {', '.join(_closest(name, pick))}" if pick else ""
+    return (
+        f"{what}{near} (if {provider} has released it since, add it under models: with "
+        f"provider: {provider})"
+    )
+
+
+def _cannot(
+    catalog: Catalog,
+    ref: str,
+    provider: str,
+    facts: ModelInfo | None,
+    need: str,
+    closed: bool,
+) -> str | None:
+    """Why ``ref`` cannot serve a pool that needs ``need``, or None when it can (or
+    when nothing is known about it)."""
+    able = [m.id for m in catalog.models_of(provider) if m.has(need)]
+    if facts is not None and not facts.has(need):
+        caps = ", ".join(sorted(facts.capabilities)) or "none"
+        if able:
+            hint = f"{provider} models that can: {', '.join(_closest(facts.name, able))}"
+        else:
+            hint = f"models that can, by provider: {_providers_that_can(catalog, need)}"
+        return (
+            f"{ref!r} cannot {_CAN[need]} (its capabilities: {caps}); models here need "
+            f"capability {need!r}; {hint}"
+        )
+    if closed and not able:
+        return f"{ref!r}: {no_model_reason(catalog, provider, need)}"
+    return None
+
+
+def no_model_reason(catalog: Catalog, provider: str, need: str) -> str:
+    """What to say when ``provider`` (a closed catalog) has no model that can ``need``."""
+    return (
+        f"provider {provider!r} has no {_KIND[need]} model in the catalog; models that can, "
+        f"by provider: {_providers_that_can(catalog, need)}"
+    )
 
 
 def _cycles(cfg: Config) -> list[tuple[str, str]]:

@@ -100,6 +100,26 @@ def ref_problem(router: Router, ref: str) -> str | None:
     return None
 
 
+def _alias_problem(router: Router, written: str | None, provider: str) -> str | None:
+    """Seed 002's ``custom`` served by polyroute's openai-compatible provider needs that
+    provider's endpoint; without one the call could only fail, so say so now."""
+    if written is None or written == provider or written in router.catalog.providers:
+        return None
+    try:
+        status = router.registry.status(provider)
+    except PolyrouteError:
+        return None
+    if status.base_url:
+        return None
+    spec = router.registry.spec(provider)
+    return (
+        f"unknown provider {written!r}: seed 002's {written!r} provider is polyroute's "
+        f"{provider!r}, which has no base URL; set {spec.base_url_env} (and "
+        f"{spec.api_key_env or 'its key variable'}), or define providers.{written} in the "
+        f"config (type: openai-compatible, base_url, api_key_env)"
+    )
+
+
 def config_problems(
     config: PipelineShape, router: Router, step_names: Sequence[str] | None = None
 ) -> list[Problem]:
@@ -139,6 +159,10 @@ def config_problems(
                         f"(known: {', '.join(known)})",
                     )
                 )
+                continue
+            why = _alias_problem(router, spec.provider, provider)
+            if why is not None:
+                problems.append((f"{path}.provider", why))
                 continue
             if not check(f"{path}.model", ref):
                 continue

@@ -3,12 +3,20 @@
 The pipeline file is either a polyroute config with a ``pipelines`` section,
 or one pipeline on its own (``default_model``, ``steps: {name: {model,
 prompt}}``), laid over the usual config.
+
+The input (``--input``) is text, a JSON value (the content), or seed 000's
+request shape ``{"content": ..., "context": {...}, "pipeline_config"?: {...}}``
+— the body of ``POST /api/v1/pipeline``, as ``examples/marketing/input.json``
+has it: templates then see ``{content}`` and ``{context[KEY]}``, and a
+``pipeline_config`` is laid over the file's settings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +63,50 @@ def load_pipeline(file: Path, config: Path | None, name: str | None) -> tuple[Ro
     return Router(settings), name
 
 
-def read_input(file: Path | None, text: str | None) -> Any:
+_BODY_KEYS = frozenset({"content", "context", "pipeline_config"})
+
+
+@dataclass(slots=True)
+class RunInput:
+    content: Any
+    context: dict[str, Any] = field(default_factory=dict)
+    pipeline_config: Mapping[str, Any] | None = None
+
+
+def read_input(file: Path | None, text: str | None) -> RunInput:
     if text is not None:
-        return text
+        return RunInput(text)
     if file is None:
-        return ""
-    raw = file.read_text("utf-8")
-    if file.suffix == ".json":
-        return json.loads(raw)
-    return raw
+        return RunInput("")
+    try:
+        raw = file.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read input file {file}: {exc}", path="--input") from None
+    if file.suffix != ".json":
+        return RunInput(raw)
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{file}: not valid JSON: {exc}", path="--input") from None
+    return input_of(data, str(file))
+
+
+def input_of(data: Any, where: str = "input") -> RunInput:
+    """Seed 000's ``{content, context, pipeline_config}`` split into its parts; any
+    other JSON value is the content itself."""
+    if not (isinstance(data, dict) and "content" in data and set(data) <= _BODY_KEYS):
+        return RunInput(data)
+    context = data.get("context") or {}
+    if not isinstance(context, dict):
+        raise ConfigError(f"{where}: 'context' must be an object", path="--input")
+    config = data.get("pipeline_config")
+    if config is not None and not isinstance(config, dict):
+        raise ConfigError(f"{where}: 'pipeline_config' must be an object", path="--input")
+    content = data["content"]
+    # As the gateway does: structured content reaches templates as JSON text.
+    if not isinstance(content, str):
+        content = json.dumps(content, ensure_ascii=False)
+    return RunInput(content, context, config)
 
 
 def _table(names: list[str], done: dict[str, StepResult], running: str | None) -> Table:
@@ -90,15 +133,23 @@ def _table(names: list[str], done: dict[str, StepResult], running: str | None) -
 async def run_pipeline(
     router: Router,
     name: str,
-    content: Any,
+    given: RunInput | Any,
     con: Console | None,
 ) -> PipelineRun:
-    pipeline = FunctionPipeline.from_settings(router, name)
+    data = given if isinstance(given, RunInput) else RunInput(given)
+    content, context = data.content, data.context
+    try:
+        pipeline = FunctionPipeline.from_settings(
+            router, name, pipeline_config=data.pipeline_config
+        )
+    except BaseException:
+        await router.aclose()
+        raise
     names = pipeline.step_names
     done: dict[str, StepResult] = {}
     try:
         if con is None:
-            return await pipeline.run(content)
+            return await pipeline.run(content, context)
         with Live(_table(names, done, None), console=con, refresh_per_second=8) as live:
 
             def progress(step: str, result: StepResult | None) -> None:
@@ -106,7 +157,7 @@ async def run_pipeline(
                     done[step] = result
                 live.update(_table(names, done, None if result else step))
 
-            run = await pipeline.run(content, on_step=progress)
+            run = await pipeline.run(content, context, on_step=progress)
         return run
     finally:
         await router.aclose()
@@ -122,9 +173,9 @@ def run_command(
     store: bool,
     con: Console,
 ) -> int:
+    given = read_input(input_file, text)
     router, pipe = load_pipeline(file, config, name)
-    content = read_input(input_file, text)
-    run = asyncio.run(run_pipeline(router, pipe, content, None if as_json else con))
+    run = asyncio.run(run_pipeline(router, pipe, given, None if as_json else con))
     if store:
         RunStore(router.config.usage.store).save(run)
     if as_json:

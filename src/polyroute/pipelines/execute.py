@@ -3,7 +3,9 @@
 A step's models become a ``Route`` (``step_route``) and the engine serves it
 like any other: the same retries (the step's ``max_retries``), fallbacks,
 cooldowns and budgets, and one usage record per call with every attempt.
-A parallel step keeps every model's answer, so it fans out instead.
+A parallel step keeps every model's answer, so it calls each model on its own
+route (with the same ``max_retries``), all at once.  Every answer gets seed
+002's high token warning when it is over the plan's threshold.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from polyroute.config.schema import PoolMember
 from polyroute.errors import PolyrouteError, RouteExhaustedError
+from polyroute.pipelines.features import warn_high_tokens
 from polyroute.pipelines.results import StepTracker, attempts_of
 from polyroute.pipelines.select import StepPlan, Target
 from polyroute.routing.resolve import Route
-from polyroute.types import Envelope, FanOutResult, Message
+from polyroute.types import Envelope, Message
 
 if TYPE_CHECKING:
     from polyroute.router import Router
@@ -61,12 +64,19 @@ async def complete_in_order(
     the targets, so the envelope (and the one usage record) lists every attempt."""
     if len(targets) == 1:  # a model or a route name, served as itself
         t = targets[0]
-        route = router.resolve(t.ref)
-        if max_retries is not None:
-            route = replace(route, max_attempts=max_retries + 1)
-        return await router.complete(route, messages, **merge_params(t.params, overrides))
+        return await router.complete(
+            single_route(router, t, max_retries), messages, **merge_params(t.params, overrides)
+        )
     route = step_route(router, targets, route_name, max_retries)
     return await router.complete(route, messages, **overrides)
+
+
+def single_route(router: Router, target: Target, max_retries: int | None = None) -> Route:
+    """One model (or a route name) as its own route, with the step's retry budget."""
+    route = router.resolve(target.ref)
+    if max_retries is not None:
+        route = replace(route, max_attempts=max_retries + 1)
+    return route
 
 
 async def _fan_out(
@@ -77,21 +87,26 @@ async def _fan_out(
     overrides: Mapping[str, Any],
     tracker: StepTracker,
 ) -> Envelope:
-    async def one(t: Target) -> tuple[FanOutResult, float]:
-        # One fan_out per model: fan_out sends the same parameters to every
-        # model, and each model here may carry its own.
+    async def one(t: Target) -> tuple[Envelope | None, Exception | None, float]:
+        # One call per model, each with its own parameters and the step's retry
+        # budget; a model's failure is its own card, not the step's.
         t0 = router.clock.monotonic()
-        [res] = await router.fan_out([t.ref], messages, **merge_params(t.params, overrides))
-        return res, router.clock.monotonic() - t0
+        try:
+            route = single_route(router, t, plan.max_retries)
+            env = await router.complete(route, messages, **merge_params(t.params, overrides))
+        except Exception as exc:
+            return None, exc, router.clock.monotonic() - t0
+        warn_high_tokens(env, plan.high_token_warning, plan.step_name, route_name)
+        return env, None, router.clock.monotonic() - t0
 
     results = await asyncio.gather(*(one(t) for t in plan.targets))
     winner: Envelope | None = None
-    for t, (res, latency) in zip(plan.targets, results, strict=True):
-        tracker.model_output(t, res.envelope, res.error, latency)
-        if winner is None and res.envelope is not None:
-            winner = res.envelope  # the first in listed order, not the fastest: stable output
+    for t, (env, error, latency) in zip(plan.targets, results, strict=True):
+        tracker.model_output(t, env, error, latency)
+        if winner is None and env is not None:
+            winner = env  # the first in listed order, not the fastest: stable output
     if winner is None:
-        errors = [res.error or RuntimeError("no answer") for res, _ in results]
+        errors: list[BaseException] = [e or RuntimeError("no answer") for _, e, _ in results]
         attempts = [a for t, e in zip(plan.targets, errors, strict=True) for a in attempts_of(e, t)]
         raise RouteExhaustedError(route_name, attempts, errors, "every model failed") from errors[
             -1
@@ -123,5 +138,6 @@ async def call_plan(
     except PolyrouteError as exc:
         tracker.failed(exc, first)  # a RouteExhaustedError's attempts name every model tried
         raise
+    warn_high_tokens(env, plan.high_token_warning, plan.step_name, route_name)
     tracker.answered(env)
     return env

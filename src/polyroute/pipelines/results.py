@@ -162,6 +162,7 @@ class StepTracker:
     def __init__(self, plan: StepPlan) -> None:
         self.plan = plan
         self.result = StepResult(plan.step_name, config=plan.describe())
+        self.result.warnings.extend(plan.notes)
 
     def _count(self, env: Envelope) -> None:
         r = self.result

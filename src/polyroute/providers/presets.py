@@ -42,6 +42,10 @@ class ProviderSpec:
     rpm: int | None = None
     tpm: int | None = None
     builtin: bool = True
+    # True where the catalog knows the provider's model line-up (its own API, its own
+    # names): a provider/model naming something the catalog does not list there is
+    # flagged at load.  False for gateways and local servers, whose names are open-ended.
+    closed_catalog: bool = False
 
     @property
     def base_url_env(self) -> str:
@@ -73,6 +77,7 @@ def _from_preset(name: str, raw: Mapping[str, Any]) -> ProviderSpec:
         docs=raw.get("docs"),
         default_models=dict(raw.get("default_models") or {}),
         headers=dict(raw.get("headers") or {}),
+        closed_catalog=bool(raw.get("closed_catalog", False)),
     )
 
 
@@ -107,6 +112,9 @@ def build_provider_specs(user: Mapping[str, ProviderConfig]) -> dict[str, Provid
             simulator=pc.simulator or base.simulator,
             rpm=pc.rpm,
             tpm=pc.tpm,
+            closed_catalog=(
+                base.closed_catalog if pc.closed_catalog is None else pc.closed_catalog
+            ),
         )
     return specs
 

@@ -178,8 +178,13 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     async def readyz(request: Request) -> Response:
         gw: Gateway = request.app.state.gateway
-        body = f'{{"ready":true,"generation":{gw.generation}}}'.encode()
-        return Response(body, media_type="application/json")
+        ready = "false" if gw.draining else "true"
+        body = (
+            f'{{"ready":{ready},"generation":{gw.generation},'
+            f'"config_version":"{gw.config_version}"}}'
+        ).encode()
+        status = 503 if gw.draining else 200  # draining: a load balancer stops sending
+        return Response(body, status_code=status, media_type="application/json")
 
     async def metrics_endpoint(request: Request) -> Response:
         from polyroute.server.http import authorize
@@ -190,6 +195,7 @@ def create_app(gateway: Gateway) -> FastAPI:
                 await usage_monitor.refresh(max_age=5.0)
             except Exception as exc:  # a down usage database must not fail the scrape
                 log.warning("usage gauges not refreshed: %s", exc)
+        metrics.config_version(gateway.config_version)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     add("/healthz", healthz, methods=get)

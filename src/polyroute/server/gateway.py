@@ -62,10 +62,25 @@ class Gateway:
         self.observers: list[Callable[[CallRecord], None]] = []
         self._lock = asyncio.Lock()
         self.drain_timeout = 30.0  # how long a replaced router waits for its calls in flight
+        self.draining = False  # shutting down: /readyz says unready
+        self._version: tuple[int, str] | None = None  # (generation, config hash)
         self._retiring: set[asyncio.Task[None]] = set()
         self.router = self._build()
         self.generation = 1
         self._refresh_keys()
+
+    @property
+    def config_version(self) -> str:
+        """A short hash of the configuration this gateway runs (the same on every replica
+        that runs the same config)."""
+        cached = self._version
+        if cached is None or cached[0] != self.generation:
+            body = self.router.config.model_dump_json(exclude={"server"})
+            cached = self._version = (
+                self.generation,
+                hashlib.sha256(body.encode()).hexdigest()[:12],
+            )
+        return cached[1]
 
     def _refresh_keys(self) -> None:
         # Read once per configuration, not per request: the variables are fixed at start.

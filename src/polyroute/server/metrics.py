@@ -64,6 +64,12 @@ class Metrics:
             labels,
             registry=r,
         )
+        self.config = Gauge(
+            "polyroute_config_info",
+            "The configuration this process runs (version: a hash of it)",
+            ["version"],
+            registry=r,
+        )
         self.cooling = Gauge("polyroute_models_cooling_down", "Models in cooldown now", registry=r)
         self._cooldown: CooldownTracker | None = None
         self.cooling.set_function(self._cooling_count)
@@ -102,6 +108,10 @@ class Metrics:
             self.cost.labels(*lv).inc(rec.cost)
         if rec.malformed_events:
             self.malformed.labels(*lv).inc(rec.malformed_events)
+
+    def config_version(self, version: str) -> None:
+        self.config.clear()
+        self.config.labels(version).set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

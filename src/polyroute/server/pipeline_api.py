@@ -4,7 +4,10 @@
 With ``pipeline`` naming a pipeline of the config file, its steps (prompt
 templates) run with ``pipeline_config`` laid over the file's settings.
 Without it, the steps are the keys of ``pipeline_config.step_configs`` and
-each runs the generic step prompt below.
+each runs the generic step prompt below.  A body with no step configs at all
+(only ``content``, seed 000's backward compatibility) runs seed 000's seven
+steps (``DEFAULT_STEPS``), every one on the default model: the body's
+``default_model``, else ``FunctionPipeline``'s (``gpt-5.1``).
 
 ``POST /api/v1/pipeline/steps/{step_name}/execute``: one step, with earlier
 outputs passed in ``context.outputs`` when a template needs them.
@@ -31,6 +34,16 @@ from polyroute.router import Router
 from polyroute.server.errors import RequestError
 from polyroute.server.http import authorize, gateway_of, json_response, read_json
 
+# Seed 000's content pipeline, in its order: what a body naming no steps runs.
+DEFAULT_STEPS = (
+    "seo_keywords",
+    "marketing_brief",
+    "article_generation",
+    "seo_optimization",
+    "suggested_links",
+    "content_formatting",
+    "design_kit",
+)
 GENERIC_PROMPT = (
     "You are the '{step}' step of a content pipeline.\nInput:\n{{content}}\n\nContext:\n{{context}}"
 )
@@ -64,12 +77,7 @@ def _pipeline(router: Router, body: dict[str, Any], only_step: str | None) -> Fu
                 )
             return FunctionPipeline.from_settings(router, name, pipeline_config=overlay)
         config = PipelineConfig.parse(overlay or {}, router)
-        names = list(config.step_configs) or ([only_step] if only_step else [])
-        if not names:
-            raise RequestError(
-                "give 'pipeline' (a configured pipeline) or 'pipeline_config' with step_configs",
-                param="pipeline",
-            )
+        names = list(config.step_configs) or list(DEFAULT_STEPS)
         if only_step and only_step not in names:
             names.append(only_step)
         steps = [PromptStep(n, GENERIC_PROMPT.format(step=n)) for n in names]

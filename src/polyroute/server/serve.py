@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -43,6 +45,36 @@ def describe(gw: Gateway, host: str, port: int) -> list[str]:
     return lines
 
 
+def draining_server(app: FastAPI, gw: Gateway, host: str, port: int, log_level: str) -> Any:
+    """A uvicorn server whose first SIGTERM / SIGINT turns the gateway unready
+    (``/readyz`` 503) and keeps serving for ``server.drain_delay`` seconds before it
+    stops accepting; requests and streams in flight then get ``drain_timeout``."""
+    import uvicorn
+
+    cfg = gw.router.config.server
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=int(cfg.drain_timeout) or None,
+    )
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if gw.draining or cfg.drain_delay <= 0:
+                gw.draining = True
+                super().handle_exit(sig, frame)
+                return
+            gw.draining = True  # first signal: unready now, stop accepting later
+            timer = threading.Timer(cfg.drain_delay, super().handle_exit, (sig, frame))
+            timer.daemon = True
+            timer.start()
+
+    return DrainingServer(config)
+
+
 def serve(config: Path | None, host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
@@ -62,4 +94,4 @@ def serve(config: Path | None, host: str, port: int, workers: int, log_level: st
             access_log=False,
         )
     else:
-        uvicorn.run(create_app(gw), host=host, port=port, log_level=log_level, access_log=False)
+        draining_server(create_app(gw), gw, host, port, log_level).run()
