@@ -173,48 +173,59 @@ class OpenAIAdapter:
     async def image(
         self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ImageRequest
     ) -> ImageResponse:
-        url = endpoint.base_url.rstrip("/") + "/images/generations"
         body: dict[str, Any] = {"model": request.model, "prompt": request.prompt}
         body.update({k: v for k, v in request.params.items() if v is not None})
-        with transport_errors(endpoint.provider, request.model, request.timeout):
-            async with session.post(
-                url,
-                data=orjson.dumps(body),
-                headers=_headers(endpoint),
-                timeout=client_timeout(request.timeout),
-            ) as resp:
-                await raise_for_status(resp, endpoint, request.model)
-                rid = request_id_from(resp.headers)
-                raw = await resp.read()
+        data, rid = await _post_json(
+            session, endpoint, "/images/generations", body, request.model, request.timeout
+        )
         try:
-            data = orjson.loads(raw)
             images = list(data["data"])
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise malformed(endpoint, request.model, "image answer has no data[]", rid) from exc
         return ImageResponse(images=images, request_id=rid, raw=data)
 
     async def embed(
         self, session: aiohttp.ClientSession, endpoint: Endpoint, request: EmbeddingRequest
     ) -> EmbeddingResponse:
-        url = endpoint.base_url.rstrip("/") + "/embeddings"
         body: dict[str, Any] = {"model": request.model, "input": request.inputs}
         body.update({k: v for k, v in request.params.items() if v is not None})
-        with transport_errors(endpoint.provider, request.model, request.timeout):
-            async with session.post(
-                url,
-                data=orjson.dumps(body),
-                headers=_headers(endpoint),
-                timeout=client_timeout(request.timeout),
-            ) as resp:
-                await raise_for_status(resp, endpoint, request.model)
-                rid = request_id_from(resp.headers)
-                raw = await resp.read()
+        data, rid = await _post_json(
+            session, endpoint, "/embeddings", body, request.model, request.timeout
+        )
         try:
-            data = orjson.loads(raw)
             rows = sorted(data["data"], key=lambda d: d.get("index", 0))
             vectors = [row["embedding"] for row in rows]
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise malformed(endpoint, request.model, "embedding answer has no data[]", rid) from exc
-        u = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        usage = Usage(prompt_tokens=int(u.get("prompt_tokens") or 0))
+        u = data.get("usage")
+        usage = Usage(prompt_tokens=int(u.get("prompt_tokens") or 0) if isinstance(u, dict) else 0)
         return EmbeddingResponse(vectors, usage, request_id=rid, raw=data)
+
+
+async def _post_json(
+    session: aiohttp.ClientSession,
+    endpoint: Endpoint,
+    path: str,
+    body: dict[str, Any],
+    model: str,
+    timeout: float | None,
+) -> tuple[dict[str, Any], str | None]:
+    """POST a JSON body to ``base_url + path``; the answer's JSON object and request id."""
+    url = endpoint.base_url.rstrip("/") + path
+    with transport_errors(endpoint.provider, model, timeout):
+        async with session.post(
+            url,
+            data=orjson.dumps(body),
+            headers=_headers(endpoint),
+            timeout=client_timeout(timeout),
+        ) as resp:
+            await raise_for_status(resp, endpoint, model)
+            rid = request_id_from(resp.headers)
+            raw = await resp.read()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise malformed(endpoint, model, "answer is not valid JSON", rid) from exc
+    if not isinstance(data, dict):
+        raise malformed(endpoint, model, "answer is not a JSON object", rid)
+    return data, rid
