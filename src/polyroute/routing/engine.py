@@ -238,6 +238,9 @@ class Engine:
 
 
 def _price_known(rt: Runtime, model: str) -> bool:
+    info = rt.catalog.get(model)  # the common case: a catalog id, one dict lookup
+    if info is not None:
+        return info.price_known
     try:
         return rt.catalog.lookup(model).price_known
     except UnknownRouteError:  # a name the catalog cannot parse has no price either
