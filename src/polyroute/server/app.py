@@ -93,6 +93,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if usage_store is not None and usage_monitor is not None:
             await _start_usage(gateway, usage_store, usage_monitor)
+        gateway.start_sync()  # config changes reach every replica on the same Redis
         settle_heap()
         yield
         if usage_monitor is not None:

@@ -16,11 +16,14 @@ import hmac
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polyroute.config.load import deep_merge, load_settings
 from polyroute.router import Router
 from polyroute.types import CallRecord
+
+if TYPE_CHECKING:
+    from polyroute.server.config_sync import ConfigSync
 
 
 def _keys(environ: Mapping[str, str], var: str) -> tuple[bytes, ...]:
@@ -63,6 +66,7 @@ class Gateway:
         self._lock = asyncio.Lock()
         self.drain_timeout = 30.0  # how long a replaced router waits for its calls in flight
         self.draining = False  # shutting down: /readyz says unready
+        self.sync: ConfigSync | None = None  # config changes shared with other replicas
         self._version: tuple[int, str] | None = None  # (generation, config hash)
         self._retiring: set[asyncio.Task[None]] = set()
         self.router = self._build()
@@ -99,10 +103,21 @@ class Gateway:
     async def reload(self, overrides: Mapping[str, Any] | None = None) -> Router:
         """Rebuild from the file (and runtime overrides); a bad config leaves the
         running router in place and raises ConfigError.  The old router is retired in
-        the background: its calls in flight finish, then it closes what it still owns."""
+        the background: its calls in flight finish, then it closes what it still owns.
+        With a shared state (Redis) the change reaches every other replica too."""
+        merged = deep_merge(self.overrides, overrides) if overrides else self.overrides
+        router = await self._rebuild(merged)
+        if self.sync is not None:
+            await self.sync.publish(self.overrides)
+        return router
+
+    async def apply_shared(self, overrides: dict[str, Any]) -> Router:
+        """Another replica's change: its overrides replace ours, over our own file."""
+        return await self._rebuild(overrides)
+
+    async def _rebuild(self, overrides: dict[str, Any]) -> Router:
         async with self._lock:
-            new_overrides = deep_merge(self.overrides, overrides) if overrides else self.overrides
-            old_overrides, self.overrides = self.overrides, new_overrides
+            old_overrides, self.overrides = self.overrides, overrides
             try:
                 router = await asyncio.to_thread(self._build, self.router)
             except Exception:
@@ -116,6 +131,15 @@ class Gateway:
             task.add_done_callback(self._retiring.discard)
             settle_heap()  # the old router is garbage soon; the new one lives until the next reload
             return router
+
+    def start_sync(self) -> None:
+        """Share config changes with the other replicas (state.url on Redis)."""
+        state = self.router.config.state
+        if self.sync is None and state.url.startswith(("redis://", "rediss://")):
+            from polyroute.server.config_sync import ConfigSync
+
+            self.sync = ConfigSync(self, state.url, state.prefix)
+            self.sync.start()
 
     # -- access -------------------------------------------------------------------------
 
@@ -152,6 +176,8 @@ class Gateway:
         return "ok" if is_user else None
 
     async def aclose(self) -> None:
+        if self.sync is not None:
+            await self.sync.close()
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
         await self.router.aclose()
