@@ -113,3 +113,21 @@ def test_every_candidate_rate_limited_is_429_with_retry_after(
     fake.script("model-e", [{"kind": "status", "status": 429, "retry_after": "120"}])
     r = httpx.post(gw.url + "/v1/chat/completions", json={"model": "solo", "messages": USER})
     assert r.status_code == 429 and r.headers["retry-after"] == "120"
+
+
+@pytest.mark.parametrize("route", ["c1", "ab"])
+def test_include_usage_is_one_final_chunk_with_the_whole_calls_usage(
+    gw: GatewayServer, fake: FakeProviderThread, route: str
+) -> None:
+    if route == "ab":  # a recovered stream: the usage covers both models' parts
+        fake.script("model-a", [{"kind": "stream_truncated", "after_chunks": 2}])
+    chunks = list(
+        oa(gw).chat.completions.create(
+            model=route, messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert [c.usage is not None for c in chunks].count(True) == 1
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    assert last.usage.prompt_tokens > 0 and last.usage.completion_tokens > 0
+    assert all(c.usage is None for c in chunks[:-1])

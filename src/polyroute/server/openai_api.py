@@ -112,16 +112,22 @@ async def chat_completions(request: Request) -> Response:
 
     async def events() -> AsyncIterator[bytes]:
         chunk: Any = first
+        last: dict[str, Any] = {}
         try:
             while True:
                 raw = dict(chunk.raw or {})
-                if "usage" in raw and not include_usage:
-                    # The upstream was asked for usage (to price the call); the client was not.
+                # Usage is the call's, sent once at the end (below): an upstream's own
+                # usage chunk may cover only part of a recovered answer, and an Anthropic
+                # upstream reports it on a chunk that still has choices.
+                if "usage" in raw:
                     if not raw.get("choices"):
                         raw = {}
+                    elif include_usage:
+                        raw["usage"] = None  # as OpenAI sends every chunk but the last
                     else:
-                        raw.pop("usage")
+                        del raw["usage"]
                 if raw:
+                    last = raw
                     yield _sse(raw)
                 chunk = await anext(aiter(stream), None)
                 if chunk is None:
@@ -129,6 +135,11 @@ async def chat_completions(request: Request) -> Response:
         except PolyrouteError as exc:
             yield _sse(error_body(exc))
             return
+        env = stream.envelope
+        if include_usage and env is not None:
+            # OpenAI's form: a last chunk with no choices and the whole call's usage.
+            final = {k: last[k] for k in ("id", "object", "created", "model") if k in last}
+            yield _sse({**final, "choices": [], "usage": env.usage.to_dict()})
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
