@@ -186,6 +186,17 @@ def load_settings(
     # Built from the entries that parsed, so a bad <PROVIDER>_BASE_URL is reported
     # together with the file's problems.
     specs = build_provider_specs(user_providers)
+    chain_problems = [
+        (
+            f"providers.{name}.fallback",
+            f"unknown provider {other!r}; known: {', '.join(sorted(specs))}",
+        )
+        for name, spec in specs.items()
+        for other in spec.fallback
+        if other not in specs
+    ]
+    if chain_problems:
+        raise ConfigError(chain_problems)
     # Seed 001: models with their own base_url / api_key_env become providers of their
     # own; the resolved provider is written back so the validated config agrees.
     user_models, specs, endpoint_problems = resolve_model_endpoints(user_models, specs)

@@ -171,6 +171,9 @@ class ProviderConfig(Strict):
     tpm: Annotated[int, Field(ge=1)] | None = None  # tokens per minute, all its models
     # The catalog knows its model line-up: other names are flagged at load (presets.yaml).
     closed_catalog: bool | None = None
+    # Seed 003's FALLBACK_CHAINS: when a model of this provider fails, try the same-tier
+    # model of each of these providers next, in order.
+    fallback: list[str] = Field(default_factory=list)
 
     @field_validator("api_key_env")
     @classmethod

@@ -46,6 +46,7 @@ class ProviderSpec:
     # names): a provider/model naming something the catalog does not list there is
     # flagged at load.  False for gateways and local servers, whose names are open-ended.
     closed_catalog: bool = False
+    fallback: tuple[str, ...] = ()  # providers whose same-tier model is tried next
 
     @property
     def base_url_env(self) -> str:
@@ -115,6 +116,7 @@ def build_provider_specs(user: Mapping[str, ProviderConfig]) -> dict[str, Provid
             closed_catalog=(
                 base.closed_catalog if pc.closed_catalog is None else pc.closed_catalog
             ),
+            fallback=tuple(pc.fallback) or base.fallback,
         )
     return specs
 

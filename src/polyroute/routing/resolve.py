@@ -176,13 +176,15 @@ class Resolver:
         if name in cfg.routes:
             return self._from_pool(name, cfg.routes[name], {"route": name})
         info = self.catalog.lookup(name)  # raises UnknownRouteError with a hint
+        # One model, unless its provider has a fallback chain (seed 003).
+        chain = self._with_provider_fallbacks([Candidate(info)])
         return Route(
             name=name,
-            strategy="single",
-            candidates=(Candidate(info),),
+            strategy="single" if len(chain) == 1 else "fallback",
+            candidates=tuple(chain),
             params=_params(self._defaults_params()),
             timeout=cfg.defaults.timeout,
-            max_fallbacks=0,
+            max_fallbacks=len(chain) - 1,
             first_chunk_timeout=cfg.defaults.first_chunk_timeout,
             idle_timeout=cfg.defaults.idle_timeout,
             stream_recovery=cfg.defaults.stream_recovery,
@@ -305,11 +307,35 @@ class Resolver:
                 out.append(Candidate(info))
             else:
                 out.append(Candidate(info, item.weight, dict(item.params)))
+        out = self._with_provider_fallbacks(out)
         # The same model twice in one pool would only repeat a failure.
         unique: dict[str, Candidate] = {}
         for c in out:
             unique.setdefault(c.info.id, c)
         return list(unique.values())
+
+    def _with_provider_fallbacks(self, candidates: list[Candidate]) -> list[Candidate]:
+        """Seed 003's fallback chains (``providers.<name>.fallback``): after each candidate,
+        the model of the same tier from each provider of its chain, in order."""
+        specs = self.settings.providers
+        if not any(specs[c.info.provider].fallback for c in candidates if c.info.provider in specs):
+            return candidates
+        out: list[Candidate] = []
+        for c in candidates:
+            out.append(c)
+            spec = specs.get(c.info.provider)
+            for provider in spec.fallback if spec is not None and c.info.tier else ():
+                twin = self._same_tier(provider, c.info.tier)
+                if twin is not None:
+                    out.append(Candidate(twin, c.weight, c.params))
+        return out
+
+    def _same_tier(self, provider: str, tier: str | None) -> ModelInfo | None:
+        # (Whether it can serve a given request — vision, context — is the call's check.)
+        for info in self.catalog:
+            if info.provider == provider and info.tier == tier and info.has("text"):
+                return info
+        return None
 
 
 def _with(route: Route, **changes: Any) -> Route:
