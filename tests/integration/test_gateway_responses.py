@@ -230,3 +230,25 @@ def test_structured_output_to_anthropic_is_a_forced_tool(
     sent = fake.requests_to("/v1/messages")[-1].body
     assert sent["tool_choice"] == {"type": "tool", "name": "Answer"}
     assert sent["tools"][0]["input_schema"]["properties"]["value"]["type"] == "integer"
+
+
+async def test_reasoning_effort_reaches_only_models_that_reason(fake: FakeProviderThread) -> None:
+    from polyroute import Router
+    from tests.integration.routerkit import fake_config
+
+    cfg = fake_config(fake, routes={"ra": {"models": ["r", "a"]}})
+    cfg["models"]["r"] = {
+        **cfg["models"]["a"],
+        "model": "model-r",
+        "capabilities": ["text", "reasoning"],
+    }
+    router = Router.from_config(cfg, environ=ENV)
+    fake.script("model-r", [{"kind": "status", "status": 503}] * 3)
+    env = await router.complete("ra", "think", reasoning_effort="high")
+    assert env.model == "a"
+    sent = [
+        (r.body["model"], r.body.get("reasoning_effort"))
+        for r in fake.requests_to("/v1/chat/completions")
+    ]
+    assert sent[0] == ("model-r", "high") and sent[-1] == ("model-a", None)
+    await router.aclose()

@@ -36,6 +36,7 @@ CAPABILITIES: tuple[str, ...] = (
     "embedding",
     "prefill",  # accepts a trailing assistant message and continues it (mid-stream recovery)
     "audio",  # takes input_audio parts
+    "reasoning",  # takes reasoning_effort (OpenAI's o-series, gpt-5, Gemini 2.5)
 )
 StreamRecovery = Literal["continue", "buffer", "off"]
 Strategy = Literal["single", "fallback", "parallel", "loadbalance", "cascade"]

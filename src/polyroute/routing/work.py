@@ -111,6 +111,11 @@ class ChatWork:
 
     def request(self, route: Route, c: Candidate, timeout: float | None) -> ChatRequest:
         params = merge_params(route, c, self.params)
+        if "reasoning_effort" in params and not c.info.has("reasoning"):
+            # Only models that reason take it; the others would refuse the whole call.
+            # (A model the catalog knows nothing about gets it as the caller sent it.)
+            if c.info.capabilities and c.info.price_known:
+                del params["reasoning_effort"]
         return ChatRequest(
             c.info.name,
             self.messages,

@@ -74,6 +74,9 @@ def parse_request(body: Mapping[str, Any], history: list[Message] | None) -> Res
         params["tools"] = _tools(body["tools"])
     if body.get("tool_choice") is not None:
         params["tool_choice"] = _tool_choice(body["tool_choice"])
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, Mapping) and reasoning.get("effort"):
+        params["reasoning_effort"] = reasoning["effort"]  # for the models that take it
     fmt = _response_format((body.get("text") or {}).get("format"))
     if fmt is not None:
         params["response_format"] = fmt
