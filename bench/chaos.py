@@ -11,7 +11,8 @@ request over the three.  Plain calls and streams are sent open loop at
 It reports: requests sent, answered completely (a plain answer with content; a
 stream with content and a clean end), lost (must be 0), usage records written
 versus requests (must be equal), latency p50 / p99, RSS at the start and end.
-Loopback only, bounded in time and count.
+Loopback only, bounded in time and count.  (RSS is this process's: it holds the
+fake provider's record of every request too, so it grows with the run's length.)
 
 ``python bench/chaos.py --rate 200 --duration 300`` (the suite runs it small).
 """
@@ -151,8 +152,13 @@ def run_chaos(
                 load(gw.url + "/v1/chat/completions", rate, duration, stream_share, seed)
             )
             wall = time.perf_counter() - t0
-            time.sleep(0.5)  # the usage writer flushes every 0.2 s
-            totals = httpx.get(gw.url + "/api/v1/usage?since=1h", timeout=10).json()["totals"]
+            # The usage writer flushes every 0.2 s; the last calls may still be settling.
+            deadline = time.monotonic() + 10
+            while True:
+                totals = httpx.get(gw.url + "/api/v1/usage?since=1h", timeout=10).json()["totals"]
+                if int(totals.get("count") or 0) >= len(results) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
             rss_end = rss_mib()
     latencies = sorted(lat for _, lat in results)
     ok = sum(1 for good, _ in results if good)
