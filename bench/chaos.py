@@ -159,7 +159,10 @@ def run_chaos(
                 if int(totals.get("count") or 0) >= len(results) or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
+            by_kind = httpx.get(gw.url + "/api/v1/usage?since=1h&by=kind", timeout=10).json()
             rss_end = rss_mib()
+    flags = random.Random(seed)  # the same draws load() made: which requests streamed
+    kinds = [flags.random() < stream_share for _ in range(len(results))]
     latencies = sorted(lat for _, lat in results)
     ok = sum(1 for good, _ in results if good)
     return {
@@ -170,6 +173,8 @@ def run_chaos(
         "answered_completely": ok,
         "lost": len(results) - ok,
         "usage_records": int(totals.get("count") or 0),
+        "usage_records_by_kind": {r["kind"]: r["count"] for r in by_kind.get("rows", [])},
+        "sent_streams": sum(1 for stream in kinds if stream),
         "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1) if latencies else None,
         "rss_mib_start": round(rss_start, 1),
