@@ -117,6 +117,10 @@ class Endpoint(ABC):
     @abstractmethod
     def content_filter_error(self, fault: Fault) -> web.Response: ...
 
+    def ends_with_assistant(self, body: Mapping[str, Any]) -> bool:
+        """Whether the request is an assistant prefill (its last message is ``assistant``)."""
+        return ends_with_assistant(body)
+
     @abstractmethod
     def prefill_error(self) -> web.Response:
         """The 400 of a model that rejects a conversation ending with an assistant message."""
@@ -176,7 +180,7 @@ class Endpoint(ABC):
         if (down := self.state.down_status(model)) is not None:
             await self._sleep(self.state.latency)
             return self.status_error(Fault(kind="status", status=down))
-        if ends_with_assistant(body) and self.state.rejects_prefill(model):
+        if self.ends_with_assistant(body) and self.state.rejects_prefill(model):
             await self._sleep(self.state.latency)
             return self.prefill_error()
 

@@ -1,8 +1,10 @@
 """The fake provider's aiohttp application, its control endpoints and its lifecycle.
 
-Provider endpoints (real wire formats, see ``openai_wire`` / ``anthropic_wire``)::
+Provider endpoints (real wire formats, see ``openai_wire`` / ``responses_wire`` /
+``anthropic_wire``)::
 
     POST /v1/chat/completions      OpenAI chat completions (JSON or SSE)
+    POST /v1/responses             OpenAI Responses API (JSON or SSE with ``event:`` lines)
     POST /v1/images/generations    OpenAI image generation
     POST /v1/embeddings            OpenAI embeddings
     POST /v1/messages              Anthropic Messages (JSON or SSE)
@@ -41,6 +43,7 @@ from .common import TINY_PNG
 from .dialect import BODY, INVALID_JSON, RESPONSE_HEADERS, json_response
 from .faults import FaultError, FaultLike, parse_faults
 from .openai_wire import ChatCompletions, Embeddings, ImageGenerations
+from .responses_wire import Responses
 from .state import ProviderState, RecordedRequest
 
 STATE: web.AppKey[ProviderState] = web.AppKey("fake_state", ProviderState)
@@ -189,6 +192,7 @@ def build_app(state: ProviderState) -> web.Application:
     app[STATE] = state
     app.on_response_prepare.append(apply_response_headers)
     app.router.add_post("/v1/chat/completions", ChatCompletions(state).handle)
+    app.router.add_post("/v1/responses", Responses(state).handle)
     app.router.add_post("/v1/images/generations", ImageGenerations(state).handle)
     app.router.add_post("/v1/embeddings", Embeddings(state).handle)
     app.router.add_post("/v1/messages", Messages(state).handle)

@@ -175,6 +175,9 @@ class ProviderConfig(Strict):
     # Seed 003's FALLBACK_CHAINS: when a model of this provider fails, try the same-tier
     # model of each of these providers next, in order.
     fallback: list[str] = Field(default_factory=list)
+    # Serves OpenAI's Responses API itself (openai: yes): /v1/responses bodies are then
+    # forwarded as sent instead of translated to chat completions.
+    responses_api: bool | None = None
 
     @field_validator("api_key_env")
     @classmethod

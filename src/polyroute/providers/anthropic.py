@@ -81,8 +81,14 @@ def _headers(
     return h
 
 
+def _native(request: ChatRequest) -> bool:
+    """The request carries an Anthropic body to forward as sent."""
+    return request.native is not None and request.native_wire == "anthropic"
+
+
 def _body(endpoint: Endpoint, request: ChatRequest, stream: bool) -> bytes:
-    if request.native is not None:
+    if _native(request):
+        assert request.native is not None
         # Forwarded as the client sent it: every Anthropic feature (thinking, prompt
         # caching, documents, server tools, citations) works without polyroute knowing it.
         body = {**request.native, "model": request.model}
@@ -150,14 +156,14 @@ class AnthropicAdapter:
             raise _event_error(endpoint, request.model, data, headers)
         if data.get("type") != "message" or not isinstance(data.get("content"), list):
             raise malformed(endpoint, request.model, "answer is not a message with content", rid)
-        json_tool = None if request.native is not None else json_tool_name(request.params)
+        json_tool = None if _native(request) else json_tool_name(request.params)
         parsed = parse_chat_completion(
             to_chat_completion(data, request.model, json_tool=json_tool),
             endpoint,
             request.model,
             rid,
         )
-        if request.native is not None:
+        if _native(request):
             parsed.native = data
         return parsed
 
@@ -165,7 +171,7 @@ class AnthropicAdapter:
         self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ChatRequest
     ) -> AsyncIterator[StreamChunk]:
         payload = _body(endpoint, request, stream=True)
-        json_tool = None if request.native is not None else json_tool_name(request.params)
+        json_tool = None if _native(request) else json_tool_name(request.params)
         converter = StreamConverter(request.model, json_tool=json_tool)
         with transport_errors(endpoint.provider, request.model, request.timeout):
             async with session.post(
@@ -176,7 +182,7 @@ class AnthropicAdapter:
             ) as resp:
                 await raise_for_status(resp, endpoint, request.model)
                 rid = request_id_from(resp.headers)
-                native = request.native is not None
+                native = _native(request)
                 skipped = 0
                 async for ev in iter_sse(resp):
                     if not ev.data:

@@ -58,6 +58,7 @@ class Endpoint:
     headers: tuple[tuple[str, str], ...] = ()
     # Simulator knobs (latency seconds, failure rate, error kinds, seed); ignored by real wires.
     simulator: tuple[tuple[str, Any], ...] = ()
+    responses_api: bool = False  # serves OpenAI's Responses API (/responses)
 
     def sim_setting(self, name: str, default: Any) -> Any:
         for k, v in self.simulator:
@@ -74,10 +75,12 @@ class ChatRequest:
     timeout: float | None = None
     catalog_id: str = ""  # for error messages and the simulator's pricing
     first_chunk_timeout: float | None = None  # plain calls: request sent -> headers
-    # Anthropic ingress to an Anthropic-wire upstream: the client's own body and its
-    # anthropic-* headers, forwarded as sent (model replaced) instead of translated.
+    # A request in a provider's own format, forwarded as sent (model replaced) by the
+    # adapter that speaks it: an Anthropic Messages body ("anthropic") with its
+    # anthropic-* headers, or an OpenAI Responses body ("responses").
     native: dict[str, Any] | None = None
     native_headers: tuple[tuple[str, str], ...] = ()
+    native_wire: str | None = None
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from polyroute import errors as E
+from polyroute.providers import openai_responses
 from polyroute.providers.base import (
     ChatRequest,
     ChatResponse,
@@ -87,10 +88,17 @@ def parse_chat_completion(
     )
 
 
+def _responses_native(endpoint: Endpoint, request: ChatRequest) -> bool:
+    """A Responses API body for a provider that serves the Responses API itself."""
+    return request.native_wire == "responses" and endpoint.responses_api
+
+
 class OpenAIAdapter:
     async def chat(
         self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ChatRequest
     ) -> ChatResponse:
+        if _responses_native(endpoint, request):
+            return await openai_responses.chat(session, endpoint, request, _headers(endpoint))
         url = endpoint.base_url.rstrip("/") + "/chat/completions"
         payload = orjson.dumps(build_chat_body(request))
         with transport_errors(endpoint.provider, request.model, request.timeout):
@@ -112,6 +120,12 @@ class OpenAIAdapter:
     async def stream(
         self, session: aiohttp.ClientSession, endpoint: Endpoint, request: ChatRequest
     ) -> AsyncIterator[StreamChunk]:
+        if _responses_native(endpoint, request):
+            async for chunk in openai_responses.stream(
+                session, endpoint, request, _headers(endpoint)
+            ):
+                yield chunk
+            return
         url = endpoint.base_url.rstrip("/") + "/chat/completions"
         payload = orjson.dumps(build_chat_body(request, stream=True))
         headers = _headers(endpoint)

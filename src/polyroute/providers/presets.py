@@ -47,6 +47,7 @@ class ProviderSpec:
     # flagged at load.  False for gateways and local servers, whose names are open-ended.
     closed_catalog: bool = False
     fallback: tuple[str, ...] = ()  # providers whose same-tier model is tried next
+    responses_api: bool = False  # serves OpenAI's Responses API (/responses) itself
 
     @property
     def base_url_env(self) -> str:
@@ -79,6 +80,7 @@ def _from_preset(name: str, raw: Mapping[str, Any]) -> ProviderSpec:
         default_models=dict(raw.get("default_models") or {}),
         headers=dict(raw.get("headers") or {}),
         closed_catalog=bool(raw.get("closed_catalog", False)),
+        responses_api=bool(raw.get("responses_api", False)),
     )
 
 
@@ -117,6 +119,7 @@ def build_provider_specs(user: Mapping[str, ProviderConfig]) -> dict[str, Provid
                 base.closed_catalog if pc.closed_catalog is None else pc.closed_catalog
             ),
             fallback=tuple(pc.fallback) or base.fallback,
+            responses_api=base.responses_api if pc.responses_api is None else pc.responses_api,
         )
     return specs
 

@@ -109,6 +109,7 @@ class ProviderRegistry:
             api_key=Secret(key) if key else None,
             headers=tuple(spec.headers.items()),
             simulator=tuple(sim.model_dump().items()) if sim else (),
+            responses_api=spec.responses_api,
         )
         client = Client(endpoint, self._adapters[spec.wire], spec)
         self._clients[cache_key] = client

@@ -78,8 +78,11 @@ class CallContext:
         return True
 
     def _translates(self, c: Candidate) -> bool:
-        """Whether ``c``'s provider gets a translation (OpenAI wire), not the body as sent."""
-        return self.registry.spec(c.info.provider).wire in ("openai", "openai-compatible")
+        """Whether ``c``'s provider gets a translation, not the native body as sent."""
+        spec = self.registry.spec(c.info.provider)
+        if self.needs.native_wire == "responses":
+            return not spec.responses_api
+        return spec.wire in ("openai", "openai-compatible")
 
     def could_try(self, c: Candidate) -> bool:
         """Whether ``c`` would pass ``usable`` now (nothing recorded)."""

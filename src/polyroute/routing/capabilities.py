@@ -22,6 +22,7 @@ class Needs:
     # Why the request has no OpenAI form (an Anthropic body with documents, server
     # tools...): only candidates that get it as sent (not the OpenAI wire) can serve it.
     untranslatable: str | None = None
+    native_wire: str | None = None  # the format it is in: "anthropic" or "responses"
     prompt: PromptTokens | None = None  # the prompt's size, counted lazily per tokenizer
     max_tokens: int = 0
 

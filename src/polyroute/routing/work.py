@@ -35,13 +35,15 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class Native:
     """A request in a provider's own format (the Anthropic ingress's Messages body and
-    its anthropic-* headers): an upstream of that wire gets it as sent, model replaced;
+    its anthropic-* headers, or a Responses API body): an upstream that speaks it gets
+    it as sent, model replaced;
     others get the translation.  ``untranslatable`` says why it has no OpenAI form, if
     it has none (then only upstreams that take it as sent may serve it)."""
 
     body: dict[str, Any]
     headers: tuple[tuple[str, str], ...] = ()
     untranslatable: str | None = None
+    wire: str = "anthropic"  # or "responses": OpenAI's Responses API
 
 
 @dataclass(slots=True)
@@ -70,7 +72,9 @@ class ChatWork:
     def needs(self, route: Route) -> Needs:
         max_tokens = self.params.get("max_tokens") or route.params.get("max_tokens")
         needs = needs_for_chat(self.messages, max_tokens, self.prompt)
-        needs.untranslatable = self.native.untranslatable if self.native else None
+        if self.native is not None:
+            needs.untranslatable = self.native.untranslatable
+            needs.native_wire = self.native.wire
         return needs
 
     def estimate(self, route: Route, c: Candidate) -> float:
@@ -111,11 +115,11 @@ class ChatWork:
 
     def request(self, route: Route, c: Candidate, timeout: float | None) -> ChatRequest:
         params = merge_params(route, c, self.params)
-        if "reasoning_effort" in params and not c.info.has("reasoning"):
-            # Only models that reason take it; the others would refuse the whole call.
-            # (A model the catalog knows nothing about gets it as the caller sent it.)
-            if c.info.capabilities and c.info.price_known:
-                del params["reasoning_effort"]
+        # Only models that reason take reasoning_effort; the others would refuse the whole
+        # call.  (A model the catalog knows nothing about gets it as the caller sent it.)
+        known = c.info.capabilities and c.info.price_known
+        if "reasoning_effort" in params and known and not c.info.has("reasoning"):
+            del params["reasoning_effort"]
         return ChatRequest(
             c.info.name,
             self.messages,
@@ -125,6 +129,7 @@ class ChatWork:
             first_chunk_timeout=self.first_chunk_limit(route),
             native=self.native.body if self.native else None,
             native_headers=self.native.headers if self.native else (),
+            native_wire=self.native.wire if self.native else None,
         )
 
     async def attempt(

@@ -15,19 +15,26 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from polyroute.errors import PolyrouteError
+from polyroute.errors import PolyrouteError, RouteExhaustedError
+from polyroute.providers.base import StreamChunk
+from polyroute.router import Router
+from polyroute.routing.streaming import RouterStream
+from polyroute.routing.work import Native
 from polyroute.server.errors import RequestError, error_body, status_for
 from polyroute.server.http import authorize, envelope_headers, gateway_of, json_response, read_json
 from polyroute.server.openai_api import cache_choice, product_type_of
 from polyroute.server.responses_convert import (
     ResponseEvents,
+    ResponsesCall,
     ResponsesRequestError,
+    Untranslatable,
     assistant_message,
     new_id,
     output_items,
     parse_request,
     response_object,
 )
+from polyroute.server.responses_native import ResponsesRelay
 from polyroute.server.responses_store import ResponseStore
 
 
@@ -56,19 +63,57 @@ async def create_response(request: Request) -> Response:
                 status=404,
             )
         history = found["messages"]
+    untranslatable = None
     try:
-        call = parse_request(body, history)
+        try:
+            call = parse_request(body, history)
+        except Untranslatable as exc:
+            # Fine for an upstream that serves the Responses API: route it only there.
+            untranslatable = f"{exc.param}: {exc}"
+            call = parse_request(body, history, lenient=True)
     except ResponsesRequestError as exc:
         raise RequestError(str(exc), param=exc.param) from None
     router = gateway_of(request).router
     kw: dict[str, Any] = {
         "product_type": product_type_of(request, body),
         "labels": labels,
+        # A provider that serves the Responses API gets the body as sent; others, chat.
+        "native": Native(dict(body), (), untranslatable, wire="responses"),
         **call.params,
     }
     response_id = new_id("resp")
+    try:
+        return await _serve(request, router, call, kw, store, response_id)
+    except RouteExhaustedError as exc:
+        if untranslatable and all(
+            (a.trigger or "").startswith("untranslatable") for a in exc.attempts
+        ):
+            # Nothing on the route serves the Responses API itself: the field is the cause.
+            param, _, message = untranslatable.partition(": ")
+            raise RequestError(
+                f"{message} (no model of route {call.model!r} serves the Responses API "
+                "itself; route to an OpenAI model for built-in tools)",
+                param=param,
+            ) from None
+        raise
+
+
+async def _serve(
+    request: Request,
+    router: Router,
+    call: ResponsesCall,
+    kw: dict[str, Any],
+    store: ResponseStore,
+    response_id: str,
+) -> Response:
     if not call.stream:
         env = await router.complete(call.model, call.messages, cache=cache_choice(request), **kw)
+        if env.native is not None:  # served by the Responses API itself: as it came
+            if call.store:
+                native = env.native
+                messages = [*call.messages, assistant_message(native.get("output") or [])]
+                await store.asave(native, messages)
+            return json_response(env.native, headers=envelope_headers(env))
         output = output_items(env)
         resp = response_object(
             response_id, call, env.model, "completed", output, env.usage, env.finish_reason
@@ -81,6 +126,11 @@ async def create_response(request: Request) -> Response:
     first = await stream.start()  # fallback happens here; errors become a JSON answer
     assert stream.envelope is not None
     env = stream.envelope
+    headers = envelope_headers(env, streaming=True)
+    if first.native is not None:
+        return StreamingResponse(
+            _relayed(stream, first, call, store), media_type="text/event-stream", headers=headers
+        )
     events = ResponseEvents(response_id, call, env.model)
 
     async def sse() -> AsyncIterator[bytes]:
@@ -101,9 +151,32 @@ async def create_response(request: Request) -> Response:
         if call.store:
             await store.asave(events.final, [*call.messages, assistant_message(events.output)])
 
-    return StreamingResponse(
-        sse(), media_type="text/event-stream", headers=envelope_headers(env, streaming=True)
-    )
+    return StreamingResponse(sse(), media_type="text/event-stream", headers=headers)
+
+
+async def _relayed(
+    stream: RouterStream, first: StreamChunk, call: ResponsesCall, store: ResponseStore
+) -> AsyncIterator[bytes]:
+    """The upstream's own events, byte for byte; a continuation's text spliced in."""
+    relay = ResponsesRelay()
+    chunk: StreamChunk | None = first
+    try:
+        while chunk is not None:
+            if chunk.native is not None:
+                yield relay.relay(chunk.native)
+            elif chunk.delta:
+                yield relay.text(chunk.delta)
+            chunk = await anext(aiter(stream), None)
+    except PolyrouteError as exc:
+        err = error_body(exc)["error"]
+        yield relay.error(status_for(exc), err["message"], err.get("code"))
+        return
+    env = stream.envelope
+    assert env is not None
+    yield relay.finish(env.usage)
+    if call.store and relay.final is not None and relay.final.get("id"):
+        output = relay.final.get("output") or []
+        await store.asave(relay.final, [*call.messages, assistant_message(output)])
 
 
 async def get_response(request: Request) -> Response:

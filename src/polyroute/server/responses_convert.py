@@ -26,6 +26,11 @@ class ResponsesRequestError(ValueError):
         super().__init__(message)
 
 
+class Untranslatable(ResponsesRequestError):
+    """Valid Responses input with no chat-completions form (built-in tools, their call
+    items): only an upstream that serves the Responses API itself can take it."""
+
+
 @dataclass(slots=True)
 class ResponsesCall:
     model: str
@@ -44,7 +49,11 @@ def new_id(prefix: str) -> str:
 # -- request -------------------------------------------------------------------------------
 
 
-def parse_request(body: Mapping[str, Any], history: list[Message] | None) -> ResponsesCall:
+def parse_request(
+    body: Mapping[str, Any], history: list[Message] | None, lenient: bool = False
+) -> ResponsesCall:
+    """``lenient``: what has no chat form is left out instead of refused (the request then
+    goes only to upstreams that serve the Responses API, which get it as sent)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise ResponsesRequestError("'model' must be a non-empty string", "model")
@@ -56,7 +65,7 @@ def parse_request(body: Mapping[str, Any], history: list[Message] | None) -> Res
         # Instructions apply to this request only (they are not carried over).
         messages = [m for m in messages if m.get("role") != "system"]
         messages.insert(0, {"role": "system", "content": instructions})
-    messages.extend(input_messages(body.get("input")))
+    messages.extend(input_messages(body.get("input"), lenient))
     if not any(m.get("role") in ("user", "tool") for m in messages):
         raise ResponsesRequestError("'input' must contain at least one user message", "input")
     params: dict[str, Any] = {}
@@ -71,7 +80,7 @@ def parse_request(body: Mapping[str, Any], history: list[Message] | None) -> Res
             )
         params["max_tokens"] = n
     if body.get("tools"):
-        params["tools"] = _tools(body["tools"])
+        params["tools"] = _tools(body["tools"], lenient)
     if body.get("tool_choice") is not None:
         params["tool_choice"] = _tool_choice(body["tool_choice"])
     reasoning = body.get("reasoning")
@@ -103,7 +112,7 @@ def parse_request(body: Mapping[str, Any], history: list[Message] | None) -> Res
     )
 
 
-def input_messages(raw: Any) -> list[Message]:
+def input_messages(raw: Any, lenient: bool = False) -> list[Message]:
     if isinstance(raw, str):
         return [{"role": "user", "content": raw}]
     if not isinstance(raw, list):
@@ -135,10 +144,10 @@ def input_messages(raw: Any) -> list[Message]:
                     "content": output if isinstance(output, str) else _text_of(output),
                 }
             )
-        elif kind == "reasoning":
-            continue  # another model's reasoning is not input to this one
+        elif kind == "reasoning" or lenient:
+            continue  # another model's reasoning (or a built-in tool's item) is not chat input
         else:
-            raise ResponsesRequestError(
+            raise Untranslatable(
                 f"input item type {kind!r} is not supported (message, function_call, "
                 "function_call_output)",
                 f"input[{i}].type",
@@ -190,14 +199,16 @@ def _text_of(value: Any) -> str:
     return "" if value is None else orjson.dumps(value).decode()
 
 
-def _tools(raw: Any) -> list[dict[str, Any]]:
+def _tools(raw: Any, lenient: bool = False) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
         raise ResponsesRequestError("'tools' must be an array", "tools")
     out = []
     for i, tool in enumerate(raw):
+        if isinstance(tool, Mapping) and tool.get("type") != "function" and lenient:
+            continue  # a built-in tool (web search...): the upstream's own, when it serves
         if not isinstance(tool, Mapping) or tool.get("type") != "function":
             kind = tool.get("type") if isinstance(tool, Mapping) else None
-            raise ResponsesRequestError(
+            raise Untranslatable(
                 f"tool type {kind!r} is not supported through this route (function tools are)",
                 f"tools[{i}].type",
             )
