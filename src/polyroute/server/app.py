@@ -196,7 +196,10 @@ def create_app(gateway: Gateway) -> FastAPI:
                 await usage_monitor.refresh(max_age=5.0)
             except Exception as exc:  # a down usage database must not fail the scrape
                 log.warning("usage gauges not refreshed: %s", exc)
+        metrics.watch_cooldown(gateway.router.cooldown)  # a reload may have replaced it
         metrics.config_version(gateway.config_version)
+        # One process: its own registry.  ``serve --workers N``: every worker's counters
+        # and histograms added up from PROMETHEUS_MULTIPROC_DIR, whichever answers.
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
     add("/healthz", healthz, methods=get)
