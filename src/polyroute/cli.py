@@ -301,6 +301,15 @@ def batch(
     ),
     concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 8,
     out: Annotated[Path | None, typer.Option(help="Write results as JSON lines here.")] = None,
+    provider_batch: Annotated[
+        bool,
+        typer.Option(
+            "--provider-batch",
+            help="Send them as one provider batch (OpenAI Batch / Anthropic Message Batches: "
+            "half price, answered within hours) to the route's first model.",
+        ),
+    ] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between batch status polls.")] = 30.0,
     config: ConfigOpt = None,
 ) -> None:
     """Run many requests within the rate limits, with a progress bar."""
@@ -315,16 +324,19 @@ def batch(
     for req in requests:
         req.setdefault("route", route)
     router = _router(config)
-    with Progress(transient=True) as bar:
-        task = bar.add_task("requests", total=len(requests))
-        results = _run(
-            router,
-            router.batch(
-                requests,
-                concurrency=concurrency,
-                on_progress=lambda done, total: bar.update(task, completed=done),
-            ),
-        )
+    if provider_batch:
+        results = _run(router, router.provider_batch(route, requests, poll_interval=poll))
+    else:
+        with Progress(transient=True) as bar:
+            task = bar.add_task("requests", total=len(requests))
+            results = _run(
+                router,
+                router.batch(
+                    requests,
+                    concurrency=concurrency,
+                    on_progress=lambda done, total: bar.update(task, completed=done),
+                ),
+            )
     rows = [
         r.to_dict()
         if not isinstance(r, Exception)

@@ -270,6 +270,22 @@ class Router(SyncFacade):
         results come back in order, each an envelope or the exception it raised."""
         return await multi.batch(self.complete, requests, concurrency, on_progress)
 
+    async def provider_batch(
+        self,
+        route: str,
+        requests: Sequence[Mapping[str, Any]],
+        *,
+        poll_interval: float = 10.0,
+        max_wait: float = 24 * 3600.0,
+    ) -> list[Envelope | Exception]:
+        """Many requests as one provider batch (OpenAI Batch, Anthropic Message Batches:
+        half price, answered within hours); other providers: ``batch``."""
+        from polyroute.provider_batch import run_provider_batch
+
+        return await run_provider_batch(
+            self, route, requests, poll_interval=poll_interval, max_wait=max_wait
+        )
+
     # -- runtime reassignment (seed 004's updateTaskConfig) ------------------------------
 
     def update_task(

@@ -11,6 +11,17 @@ Provider endpoints (real wire formats, see ``openai_wire`` / ``responses_wire`` 
     POST /v1/messages/count_tokens Anthropic token counting: {"input_tokens": ceil(chars / 4)}
     GET  /img/<n>.png              the (1x1) images whose URLs /v1/images/generations returns
 
+Batch endpoints (see ``batches``)::
+
+    POST /v1/files                            OpenAI file upload (multipart, purpose "batch")
+    GET  /v1/files/{id}                       the file object
+    GET  /v1/files/{id}/content               the file's bytes (a batch's output JSONL)
+    POST /v1/batches                          OpenAI batch: {"input_file_id", "endpoint", ...}
+    GET  /v1/batches/{id}                     the batch (in_progress, then completed)
+    POST /v1/messages/batches                 Anthropic batch: {"requests": [...]}
+    GET  /v1/messages/batches/{id}            the batch (in_progress, then ended)
+    GET  /v1/messages/batches/{id}/results    its JSONL results
+
 Control endpoints (for a fake running in another process)::
 
     GET    /__requests             recorded requests: [{"path", "headers", "body"}, ...]
@@ -24,8 +35,12 @@ Control endpoints (for a fake running in another process)::
     POST   /__prefill              {"model": "claude-x", "reject": true}: 400 to requests that
                                    end with an assistant message (``"reject": false`` undoes)
     GET    /__switches             {"down": {model: status}, "reject_prefill": [model, ...]}
-    POST   /__reset                drop faults, requests and switches, latency back to 0
+    POST   /__reset                drop faults, requests, switches, files and batches;
+                                   latency back to 0, batch_polls back to 1
     GET|POST /__config             {"latency": seconds}
+    GET|POST /__batches            {"batch_polls": n}: the n-th GET of a new batch is the
+                                   first to see it finished (default 1; 0: finished when
+                                   created)
     GET    /__health               {"ok": true}
 """
 
@@ -39,6 +54,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from .anthropic_wire import CountTokens, Messages
+from .batches import add_batch_routes
 from .common import TINY_PNG
 from .dialect import BODY, INVALID_JSON, RESPONSE_HEADERS, json_response
 from .faults import FaultError, FaultLike, parse_faults
@@ -179,6 +195,24 @@ async def config(request: web.Request) -> web.Response:
     return json_response({"latency": state.latency})
 
 
+async def batch_config(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if request.method == "POST":
+        try:
+            payload = await request.json()
+            if "batch_polls" in payload:
+                state.batch_polls = _polls(payload["batch_polls"])
+        except (ValueError, TypeError) as exc:
+            return json_response({"error": f"bad batch config: {exc}"}, status=400)
+    return json_response({"batch_polls": state.batch_polls})
+
+
+def _polls(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"'batch_polls' must be a non-negative integer, not {value!r}")
+    return value
+
+
 async def health(request: web.Request) -> web.Response:
     return json_response({"ok": True})
 
@@ -198,6 +232,7 @@ def build_app(state: ProviderState) -> web.Application:
     app.router.add_post("/v1/messages", Messages(state).handle)
     app.router.add_post("/v1/messages/count_tokens", CountTokens(state).handle)
     app.router.add_get(IMAGE_PREFIX + "{name}", image)
+    add_batch_routes(app, state)
     app.router.add_get("/__requests", get_requests)
     app.router.add_delete("/__requests", delete_requests)
     app.router.add_post("/__script", post_script)
@@ -210,6 +245,8 @@ def build_app(state: ProviderState) -> web.Application:
     app.router.add_post("/__reset", post_reset)
     app.router.add_route("GET", "/__config", config)
     app.router.add_route("POST", "/__config", config)
+    app.router.add_route("GET", "/__batches", batch_config)
+    app.router.add_route("POST", "/__batches", batch_config)
     app.router.add_get("/__health", health)
     return app
 
@@ -296,6 +333,19 @@ class FakeProviderAPI:
     @latency.setter
     def latency(self, seconds: float) -> None:
         self.state.latency = seconds
+
+    @property
+    def batch_polls(self) -> int:
+        """The n-th GET of a new batch is the first to see it finished (default 1).
+
+        The create response and the GETs before show it unfinished; 0: the create response
+        is already finished.  Taken when a batch is created; :meth:`reset` sets it back to 1.
+        """
+        return self.state.batch_polls
+
+    @batch_polls.setter
+    def batch_polls(self, polls: int) -> None:
+        self.state.batch_polls = _polls(polls)
 
     @property
     def in_flight(self) -> int:

@@ -50,6 +50,13 @@ class ProviderState:
         self._in_flight = 0
         self._down: dict[str, int] = {}
         self._reject_prefill: set[str] = set()
+        #: batch APIs (see ``batches``): the n-th GET of a new batch is the first to see it
+        #: finished (0: a batch is finished in its create response)
+        self.batch_polls: int = 1
+        #: uploaded / generated files and batches by id (``batches.StoredFile`` / ``Batch``)
+        self.files: dict[str, Any] = {}
+        self.batches: dict[str, Any] = {}
+        self._batch_ids = itertools.count(1)
 
     # --- requests -------------------------------------------------------------------------
     def record(self, request: RecordedRequest) -> None:
@@ -74,6 +81,11 @@ class ProviderState:
     def next_image_id(self) -> int:
         with self._lock:
             return next(self._image_ids)
+
+    def next_batch_id(self, prefix: str) -> str:
+        """``<prefix><n>`` (one counter for files and batches of both providers)."""
+        with self._lock:
+            return f"{prefix}{next(self._batch_ids)}"
 
     def enter(self) -> None:
         with self._lock:
@@ -131,10 +143,14 @@ class ProviderState:
             return {"down": dict(self._down), "reject_prefill": sorted(self._reject_prefill)}
 
     def reset(self) -> None:
-        """Forget scripted faults, recorded requests and per-model switches; latency back to 0."""
+        """Forget scripted faults, recorded requests, per-model switches, files and batches;
+        latency back to 0, batch_polls back to 1."""
         self.faults.clear()
         self.clear_requests()
         with self._lock:
             self._down.clear()
             self._reject_prefill.clear()
+            self.files.clear()
+            self.batches.clear()
         self.latency = 0.0
+        self.batch_polls = 1

@@ -178,6 +178,8 @@ class ProviderConfig(Strict):
     # Serves OpenAI's Responses API itself (openai: yes): /v1/responses bodies are then
     # forwarded as sent instead of translated to chat completions.
     responses_api: bool | None = None
+    # Price factor of its batch API (openai, anthropic: 0.5): polyroute batch --provider-batch
+    batch_discount: Annotated[float, Field(gt=0, le=1)] | None = None
 
     @field_validator("api_key_env")
     @classmethod

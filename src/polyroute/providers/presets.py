@@ -48,6 +48,7 @@ class ProviderSpec:
     closed_catalog: bool = False
     fallback: tuple[str, ...] = ()  # providers whose same-tier model is tried next
     responses_api: bool = False  # serves OpenAI's Responses API (/responses) itself
+    batch_discount: float = 1.0  # price factor of its batch API (where it has one)
 
     @property
     def base_url_env(self) -> str:
@@ -81,6 +82,7 @@ def _from_preset(name: str, raw: Mapping[str, Any]) -> ProviderSpec:
         headers=dict(raw.get("headers") or {}),
         closed_catalog=bool(raw.get("closed_catalog", False)),
         responses_api=bool(raw.get("responses_api", False)),
+        batch_discount=float(raw.get("batch_discount", 1.0)),
     )
 
 
@@ -120,6 +122,7 @@ def build_provider_specs(user: Mapping[str, ProviderConfig]) -> dict[str, Provid
             ),
             fallback=tuple(pc.fallback) or base.fallback,
             responses_api=base.responses_api if pc.responses_api is None else pc.responses_api,
+            batch_discount=pc.batch_discount or base.batch_discount,
         )
     return specs
 
