@@ -98,9 +98,8 @@ class _CoolingCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, multiproc_dir: str | None = None) -> None:
-        path = multiproc_dir if multiproc_dir is not None else multiprocess_dir()
-        self.multiprocess_dir = path
+    def __init__(self) -> None:
+        path = self.multiprocess_dir = multiprocess_dir()
         self.registry = CollectorRegistry()  # what /metrics renders
         if path is not None:
             from prometheus_client.multiprocess import MultiProcessCollector
