@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 from polyroute import ManualClock, Router
 from polyroute.errors import RouteExhaustedError
 from polyroute.routing.ratelimit import Limit, MemoryBuckets, RateLimiter, RedisBuckets
+from tests.fakeprovider import FakeProviderThread
+from tests.integration.routerkit import ENV, fake_config
 from tests.redisprobe import REDIS_URL, redis_or_skip
 
 pytestmark = pytest.mark.asyncio
@@ -148,3 +151,16 @@ async def test_redis_buckets_are_shared_between_limiters() -> None:
     await buckets._redis.delete(*[k async for k in buckets._redis.scan_iter(buckets._prefix + "*")])
     await buckets.close()
     await other.close()
+
+
+async def test_redis_down_serves_without_limiting(
+    fake: FakeProviderThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = fake_config(fake, state={"url": "redis://127.0.0.1:1/0"})
+    cfg["models"]["a"]["rpm"] = 60
+    router = Router.from_config(cfg, environ=ENV)
+    with caplog.at_level(logging.WARNING, logger="polyroute.router"):
+        env = await router.complete("a", "hi")
+    assert env.model == "a"
+    assert any("shared rate limits unavailable" in r.message for r in caplog.records)
+    await router.aclose()

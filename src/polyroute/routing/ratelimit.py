@@ -14,12 +14,15 @@ several gateway processes share one limit.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from polyroute.clock import Clock
 from polyroute.errors import RateLimitError
+
+log = logging.getLogger("polyroute.router")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,7 @@ class RateLimiter:
     def __init__(self, buckets: BucketStore, clock: Clock) -> None:
         self.buckets = buckets
         self.clock = clock
+        self._down = False  # the shared buckets failed last time (logged once)
 
     async def acquire(self, limits: Sequence[Limit], max_wait: float, label: str) -> float:
         """Wait until every bucket can serve the call; returns the seconds waited.
@@ -161,7 +165,16 @@ class RateLimiter:
             return 0.0
         waited = 0.0
         while True:
-            wait = await self.buckets.take(limits, self.clock.time())
+            try:
+                wait = await self.buckets.take(limits, self.clock.time())
+            except Exception as exc:  # shared buckets unreachable (Redis down)
+                # Serve rather than fail: the provider's own limits still answer 429s,
+                # which are retried and fall back like any others.
+                if not self._down:
+                    log.warning("shared rate limits unavailable; not limiting: %s", exc)
+                    self._down = True
+                return waited
+            self._down = False
             if wait <= 0:
                 return waited
             if waited + wait > max_wait:
