@@ -3,10 +3,10 @@
 Failures are counted in each process and, in the background, in Redis too
 (``<prefix>-fails:<model>``, expiring with the policy's window), so failures
 spread over replicas add up: the one that reaches ``after_failures`` starts the
-cooldown.  A process that starts a cooldown writes ``<prefix><model> = until``
-(wall-clock seconds, with a matching expiry) to Redis, and every process
-mirrors those keys, refreshing the mirror at most once a second in the
-background.  So a model that trips in one replica is
+cooldown.  A process that starts a cooldown writes ``model = until``
+(wall-clock seconds) into one hash, ``<prefix>-all``, and every process mirrors
+that hash (one HGETALL, not a scan of the database), refreshing the mirror at
+most once a second in the background.  So a model that trips in one replica is
 skipped by the others within about a second, and the request path never waits
 on Redis: ``cooling_until`` reads only memory.
 """
@@ -35,7 +35,10 @@ class SharedCooldownTracker(CooldownTracker):
 
         self._redis: Any = connect(url)
         self._prefix = prefix
-        self._fails = prefix.rstrip(":") + "-fails:"  # outside the mirrored keys
+        self._fails = prefix.rstrip(":") + "-fails:"  # failure counts, one key per model
+        # Every cooldown in one hash (model -> until): the mirror reads one key, not a
+        # SCAN of the whole database; entries past their time are pruned by the mirror.
+        self._hash = prefix.rstrip(":") + "-all"
         self._remote: dict[str, float] = {}  # model -> cooling until (wall clock)
         self._refreshed = float("-inf")
         self._tasks: set[asyncio.Task[None]] = set()
@@ -79,17 +82,23 @@ class SharedCooldownTracker(CooldownTracker):
         super().record_success(model)
         self._remote.pop(model, None)
         if was_cooling or counted:
-            self._spawn(self._redis.delete(self._prefix + model, self._fails + model))
+            self._spawn(self._forget(model))
 
     def reset(self, model: str) -> None:
         super().reset(model)
         self._remote.pop(model, None)
-        self._spawn(self._redis.delete(self._prefix + model))
+        self._spawn(self._forget(model))
+
+    async def _forget(self, model: str) -> None:
+        pipe = self._redis.pipeline()
+        pipe.hdel(self._hash, model)
+        pipe.delete(self._fails + model)
+        await pipe.execute()
 
     async def _publish(self, model: str, seconds: float) -> None:
         until = self.clock.time() + seconds
         self._remote[model] = until
-        await self._redis.set(self._prefix + model, repr(until), px=max(1, int(seconds * 1000)))
+        await self._redis.hset(self._hash, model, repr(until))
 
     # -- reads: memory only; the mirror refreshes itself ---------------------------------
 
@@ -110,17 +119,21 @@ class SharedCooldownTracker(CooldownTracker):
 
     async def sync(self) -> None:
         """Mirror every cooldown in Redis (tests await it; calls schedule it)."""
-        keys = [k async for k in self._redis.scan_iter(match=self._prefix + "*", count=500)]
-        values = await self._redis.mget(keys) if keys else []
+        entries = await self._redis.hgetall(self._hash)
+        now = self.clock.time()
         mirror: dict[str, float] = {}
-        for k, v in zip(keys, values, strict=True):
-            if v is None:
-                continue
-            name = (k.decode() if isinstance(k, bytes) else k)[len(self._prefix) :]
+        ended: list[Any] = []
+        for k, v in entries.items():
             try:
-                mirror[name] = float(v)
+                until = float(v)
             except ValueError:
-                continue
+                until = 0.0
+            if until > now:
+                mirror[k.decode() if isinstance(k, bytes) else k] = until
+            else:
+                ended.append(k)
+        if ended:  # cooldowns over: pruned here (a hash field has no expiry of its own)
+            await self._redis.hdel(self._hash, *ended)
         self._remote = mirror
 
     def snapshot(self) -> dict[str, dict[str, object]]:
