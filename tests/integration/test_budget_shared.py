@@ -71,3 +71,23 @@ async def test_redis_down_falls_back_to_the_replicas_own_view(
     assert env.cost > 0 and router.ledger.spent() == pytest.approx(env.cost)
     assert any("shared budget unavailable" in r.message for r in caplog.records)
     await router.aclose()
+
+
+async def test_a_dead_replicas_reservation_goes_stale() -> None:
+    await redis_or_skip()
+    prefix = f"budgettest-{uuid.uuid4().hex[:8]}:"
+    t = [1_000_000.0]
+    died = SharedSpendLedger(REDIS_URL, prefix, lambda: t[0])
+    alive = SharedSpendLedger(REDIS_URL, prefix, lambda: t[0])
+    held, over = await died.reserve_async(0.8, {"": 1.0}, refuse=True)
+    assert held is not None and over == []  # ...and its replica dies before settling
+    refused, over = await alive.reserve_async(0.5, {"": 1.0}, refuse=True)
+    assert refused is None and over == [""]  # the dead one's 0.8 still counts
+    t[0] += 3601  # past STALE_AFTER
+    ok, over = await alive.reserve_async(0.5, {"": 1.0}, refuse=True)
+    assert ok is not None and over == []
+    alive.settle(ok, 0.25)
+    await asyncio.sleep(0.05)
+    assert await alive.spent_shared() == pytest.approx(0.25)
+    await died.close()
+    await alive.close()

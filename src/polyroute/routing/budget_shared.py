@@ -1,8 +1,10 @@
 """Monthly budgets shared by every replica on one Redis (``state.url: redis://…``).
 
-Each scope (the global budget, each API key) has, per month, a ``spent`` total
-and a hash of the reservations in flight (id → amount and start time).  One Lua
-script checks every scope and reserves in all of them atomically, so a burst
+Each scope (the global budget, each API key) has, per month, a ``spent`` total,
+a ``held`` total of the reservations in flight, and those reservations by start
+time (a sorted set, amounts in a hash), so a reserve costs O(log n) in the calls
+in flight.  One Lua script checks every scope and reserves in all of them
+atomically, so a burst
 spread over any number of replicas can never reserve past a limit; settling is
 another script (reservation out, real cost in).  A reservation whose replica
 died is dropped after ``STALE_AFTER`` seconds, so a crash cannot hold budget
@@ -28,32 +30,41 @@ log = logging.getLogger("polyroute.budget")
 STALE_AFTER = 3600.0  # seconds: no call holds a reservation longer than this
 KEY_TTL = 40 * 86400  # a month's keys outlive the month, then expire
 
-# KEYS: per scope, its spent key then its reservations hash.
+# Per scope, four keys: spent (float), held (the total reserved in flight, float), the
+# reservations by start time (sorted set: id -> time) and their amounts (hash: id -> amount).
+# Keeping the held total as a number makes a reserve O(log n) in the calls in flight;
+# only reservations gone stale are visited, and removed.
+_PURGE = """
+local function purge(spent_key, held_key, starts_key, amounts_key, cutoff)
+  local stale = redis.call("ZRANGEBYSCORE", starts_key, "-inf", cutoff)
+  for _, rid in ipairs(stale) do
+    local amount = tonumber(redis.call("HGET", amounts_key, rid) or "0")
+    redis.call("INCRBYFLOAT", held_key, -amount)
+    redis.call("HDEL", amounts_key, rid)
+  end
+  if #stale > 0 then
+    redis.call("ZREMRANGEBYSCORE", starts_key, "-inf", cutoff)
+  end
+end
+"""
+
 # ARGV: amount, now, stale_after, key_ttl, refuse (1/0), reservation id, then the limits.
 # Returns the 1-based indexes of the scopes the amount would push over their limit.
-_RESERVE = """
+_RESERVE = (
+    _PURGE
+    + """
 local amount = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
-local stale = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 local refuse = ARGV[5] == "1"
 local id = ARGV[6]
 local over = {}
-local n = #KEYS / 2
+local n = #KEYS / 4
 for i = 1, n do
-  local spent = tonumber(redis.call("GET", KEYS[2 * i - 1]) or "0")
-  local held = 0
-  local entries = redis.call("HGETALL", KEYS[2 * i])
-  for j = 1, #entries, 2 do
-    local value = entries[j + 1]
-    local sep = string.find(value, ":")
-    local started = tonumber(string.sub(value, sep + 1))
-    if now - started > stale then
-      redis.call("HDEL", KEYS[2 * i], entries[j])
-    else
-      held = held + tonumber(string.sub(value, 1, sep - 1))
-    end
-  end
+  local k = 4 * (i - 1)
+  purge(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], now - tonumber(ARGV[3]))
+  local spent = tonumber(redis.call("GET", KEYS[k + 1]) or "0")
+  local held = tonumber(redis.call("GET", KEYS[k + 2]) or "0")
   if spent + held + amount > tonumber(ARGV[6 + i]) + 1e-12 then
     table.insert(over, i)
   end
@@ -62,20 +73,32 @@ if #over > 0 and refuse then
   return over
 end
 for i = 1, n do
-  redis.call("HSET", KEYS[2 * i], id, ARGV[1] .. ":" .. ARGV[2])
-  redis.call("EXPIRE", KEYS[2 * i], ttl)
+  local k = 4 * (i - 1)
+  redis.call("INCRBYFLOAT", KEYS[k + 2], ARGV[1])
+  redis.call("ZADD", KEYS[k + 3], now, id)
+  redis.call("HSET", KEYS[k + 4], id, ARGV[1])
+  for j = 2, 4 do
+    redis.call("EXPIRE", KEYS[k + j], ttl)
+  end
 end
 return over
 """
+)
 
-# KEYS: per scope, spent key then reservations hash.  ARGV: id, actual cost, key_ttl.
+# ARGV: id, actual cost, key_ttl.
 _SETTLE = """
-for i = 1, #KEYS / 2 do
-  redis.call("HDEL", KEYS[2 * i], ARGV[1])
-  if tonumber(ARGV[2]) > 0 then
-    redis.call("INCRBYFLOAT", KEYS[2 * i - 1], ARGV[2])
+for i = 1, #KEYS / 4 do
+  local k = 4 * (i - 1)
+  local amount = redis.call("HGET", KEYS[k + 4], ARGV[1])
+  if amount then  -- (gone if it went stale: then it was already taken out of held)
+    redis.call("INCRBYFLOAT", KEYS[k + 2], -tonumber(amount))
+    redis.call("HDEL", KEYS[k + 4], ARGV[1])
+    redis.call("ZREM", KEYS[k + 3], ARGV[1])
   end
-  redis.call("EXPIRE", KEYS[2 * i - 1], ARGV[3])
+  if tonumber(ARGV[2]) > 0 then
+    redis.call("INCRBYFLOAT", KEYS[k + 1], ARGV[2])
+  end
+  redis.call("EXPIRE", KEYS[k + 1], ARGV[3])
 end
 return 1
 """
@@ -97,7 +120,7 @@ class SharedSpendLedger(SpendLedger):
         keys: list[str] = []
         for scope in scopes:
             base = f"{self._prefix}budget:{month}:{scope or '_global'}"
-            keys += [base + ":spent", base + ":reserved"]
+            keys += [base + ":spent", base + ":held", base + ":starts", base + ":amounts"]
         return keys
 
     async def reserve_async(
