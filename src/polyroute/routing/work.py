@@ -86,7 +86,7 @@ class ChatWork:
         )
 
     def cache_plan(self, route: Route, declared: Collection[str] = ()) -> CachePlan | None:
-        effective = {**route.params, **{k: v for k, v in self.params.items() if v is not None}}
+        effective = {**route.params, **_given(self.params)}
         namespace = self.cache_namespace or (route.cache.namespace if route.cache else None)
         if self.cache_namespace is not None and self.cache_namespace not in declared:
             raise ConfigError(
@@ -141,11 +141,10 @@ class ChatWork:
         timeout: float | None,
     ) -> Envelope:
         resp = await client.adapter.chat(session, client.endpoint, self.request(route, c, timeout))
-        return Envelope(
+        return _envelope(
+            route,
+            c,
             content=resp.content,
-            model=c.info.id,
-            provider=c.info.provider,
-            route=route.name,
             usage=resp.usage,
             cost=c.info.cost(resp.usage),
             request_id=resp.request_id,
@@ -214,13 +213,7 @@ class StreamWork(ChatWork):
             await aclose_quietly(it)
             raise
         self.opened[c.info.id] = Opened(c, it, chunk)
-        return Envelope(
-            content=None,
-            model=c.info.id,
-            provider=c.info.provider,
-            route=route.name,
-            request_id=chunk.request_id,
-        )
+        return _envelope(route, c, request_id=chunk.request_id)
 
 
 @dataclass(slots=True)
@@ -250,14 +243,11 @@ class ImageWork:
         c: Candidate,
         timeout: float | None,
     ) -> Envelope:
-        params = {k: v for k, v in self.params.items() if v is not None}
-        req = ImageRequest(c.info.name, self.prompt, params, timeout, c.info.id)
+        req = ImageRequest(c.info.name, self.prompt, _given(self.params), timeout, c.info.id)
         resp = await client.adapter.image(session, client.endpoint, req)
-        return Envelope(
-            content=None,
-            model=c.info.id,
-            provider=c.info.provider,
-            route=route.name,
+        return _envelope(
+            route,
+            c,
             cost=c.info.cost(Usage(), images=len(resp.images)),
             request_id=resp.request_id,
             images=resp.images,
@@ -287,12 +277,11 @@ class EmbeddingWork:
         # Embeddings are deterministic: the same input and model give the same vector.
         if self.cache is False or (route.cache is not None and not route.cache.enabled):
             return None
-        params = {k: v for k, v in self.params.items() if v is not None}
         try:
             key = cache_key(
                 route.name,
                 [{"role": "user", "content": t} for t in self.inputs],
-                {**params, "kind": "embedding"},
+                {**_given(self.params), "kind": "embedding"},
                 models=[c.info.id for c in route.candidates],
             )
         except TypeError:
@@ -308,14 +297,11 @@ class EmbeddingWork:
         c: Candidate,
         timeout: float | None,
     ) -> Envelope:
-        params = {k: v for k, v in self.params.items() if v is not None}
-        req = EmbeddingRequest(c.info.name, self.inputs, params, timeout, c.info.id)
+        req = EmbeddingRequest(c.info.name, self.inputs, _given(self.params), timeout, c.info.id)
         resp = await client.adapter.embed(session, client.endpoint, req)
-        return Envelope(
-            content=None,
-            model=c.info.id,
-            provider=c.info.provider,
-            route=route.name,
+        return _envelope(
+            route,
+            c,
             usage=resp.usage,
             cost=c.info.cost(resp.usage),
             request_id=resp.request_id,
@@ -326,6 +312,18 @@ class EmbeddingWork:
 
 
 Work = ChatWork | StreamWork | ImageWork | EmbeddingWork
+
+
+def _given(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters the caller set (None means "not given")."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _envelope(route: Route, c: Candidate, content: str | None = None, **fields: Any) -> Envelope:
+    """An attempt's envelope: who answered, through which route, and the kind's fields."""
+    return Envelope(
+        content=content, model=c.info.id, provider=c.info.provider, route=route.name, **fields
+    )
 
 
 def _without_model(body: Mapping[str, Any]) -> dict[str, Any]:
